@@ -1,0 +1,90 @@
+"""Putting a core with more ports than a board has pins onto a board.
+
+:class:`PinHarness` is how a core that has no board-level top of its own is built into a bitstream:
+every input bit of the core is driven by a shift register fed from one input pin, and all output
+bits are XOR-folded into one register that drives an LED. Because every input comes from a pin and
+every output reaches one, synthesis can neither constant-fold the core nor remove any of it, so the
+utilization and fmax that nextpnr reports are those of the core (plus the harness, which the report
+states). Paths from and to the harness registers are register to register, like the core's.
+"""
+
+import functools
+import operator
+
+from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+
+from .lib.ecp5_pll import ECP5ClockDomain
+
+
+__all__ = ["PinHarness", "port_bits"]
+
+
+#: Pins tried, in order, for the serial input and the folded output.
+_INPUT_PINS = (("button_fire", None), ("button", None), ("switch", None), ("uart", "rx"))
+_OUTPUT_PINS = (("led", None), ("rgb_led", "r"), ("uart", "tx"))
+
+
+def port_bits(component):
+    """The flattened input and output signals of ``component``: ``(inputs, outputs)``."""
+    inputs, outputs = [], []
+    for _path, member, value in component.signature.flatten(component):
+        (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
+    return inputs, outputs
+
+
+def _request(platform, candidates, direction):
+    names = {name for name, _number in platform.resources}
+    for name, subsignal in candidates:
+        if name in names:
+            resource = platform.request(name, 0)
+            pin = getattr(resource, subsignal) if subsignal else resource
+            return pin.i if direction == "i" else pin.o
+    raise ValueError(f"board has none of the pins the harness uses: "
+                     + ", ".join(name for name, _ in candidates))
+
+
+class PinHarness(Elaboratable):
+    """Board top around ``core``: serial-in shift chain, XOR-folded output, optional PLL.
+
+    Parameters
+    ----------
+    core : wiring.Component
+        The design; its ``sync`` domain is the board clock or the PLL output.
+    pll : PLLSettings or None
+        When given, the ``sync`` domain comes from an EHXPLLL fed by the board oscillator.
+    """
+
+    def __init__(self, core, *, pll=None):
+        self.core = core
+        self.pll = pll
+        inputs, outputs = port_bits(core)
+        self.input_bits = sum(len(s) for s in inputs)
+        self.output_bits = sum(len(s) for s in outputs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = self.core
+
+        if self.pll is not None:
+            clk = platform.request(platform.default_clk, 0).i
+            m.submodules.clocking = ECP5ClockDomain(clk, self.pll)
+            platform.add_clock_constraint(clk, self.pll.input_mhz * 1e6)
+
+        serial_in = _request(platform, _INPUT_PINS, "i")
+        led = _request(platform, _OUTPUT_PINS, "o")
+
+        inputs, outputs = port_bits(self.core)
+        if inputs:
+            chain = Signal(self.input_bits)
+            m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
+            offset = 0
+            for signal in inputs:
+                m.d.comb += signal.eq(chain[offset:offset + len(signal)])
+                offset += len(signal)
+
+        folded = Signal()
+        if outputs:
+            m.d.sync += folded.eq(functools.reduce(operator.xor, (s.xor() for s in outputs)))
+        m.d.comb += led.eq(folded)
+        return m

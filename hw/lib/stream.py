@@ -1,0 +1,178 @@
+"""Stream plumbing: a register slice that breaks timing paths, and a FIFO built on block RAM.
+
+Both blocks carry an :class:`amaranth.lib.stream.Signature` stream from ``i`` to ``o``: a transfer
+happens on a cycle where ``valid & ready``; the payload is passed through bit for bit, in order,
+with no drop and no duplicate, whatever the valid/ready pattern on either side.
+"""
+
+from amaranth.hdl import Module, Shape, Signal
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import check_int
+
+
+__all__ = ["SkidBuffer", "StreamFIFO"]
+
+
+def _check_payload_shape(owner, payload_shape):
+    try:
+        Shape.cast(payload_shape)
+    except TypeError as error:
+        raise TypeError(f"{owner}.payload_shape must be a shape-castable object, "
+                        f"not {payload_shape!r}") from error
+    return payload_shape
+
+
+class SkidBuffer(wiring.Component):
+    """Two-entry pipeline register that cuts every combinational path between its two streams.
+
+    A plain register on ``payload``/``valid`` still leaves ``o.ready -> i.ready`` combinational, so
+    a chain of them closes timing through the whole backpressure path. Here ``i.ready`` is driven
+    by a register too: when ``o`` stalls in the same cycle as ``i`` delivers, the item just
+    accepted goes into a second ("skid") register, and ``i.ready`` falls one cycle later.
+
+    Parameters
+    ----------
+    payload_shape : :class:`~amaranth.hdl.ShapeLike`
+        Shape of the stream payload (a plain width, a signedness-carrying shape, or a
+        :mod:`amaranth.lib.data` layout).
+
+    Interface attributes
+    --------------------
+    i : ``In(stream.Signature(payload_shape))``
+        Items to forward. ``i.ready`` is a register output: it is low exactly while the buffer
+        holds two items, and does not depend on ``o.ready`` or ``i.valid`` in the same cycle.
+    o : ``Out(stream.Signature(payload_shape))``
+        The same items, in the same order. ``o.valid`` and ``o.payload`` are register outputs.
+
+    Latency is 1 cycle: an item accepted on ``i`` in cycle ``t`` is offered on ``o`` from
+    cycle ``t + 1``. Throughput is one transfer per cycle for as long as ``o.ready`` stays high;
+    with no stalls, ``N`` items pass in ``N + 1`` cycles.
+    """
+
+    def __init__(self, payload_shape):
+        self._payload_shape = _check_payload_shape("SkidBuffer", payload_shape)
+        super().__init__({
+            "i": In(stream.Signature(payload_shape)),
+            "o": Out(stream.Signature(payload_shape)),
+        })
+
+    @property
+    def payload_shape(self):
+        """Shape of the payload carried by ``i`` and ``o``."""
+        return self._payload_shape
+
+    def elaborate(self, platform):
+        m = Module()
+
+        # The skid register is empty out of reset, so the buffer is ready from the first cycle;
+        # ``i.ready`` is wired straight from this flop to keep it free of logic.
+        skid_empty = Signal(init=1)
+        skid_payload = Signal(self._payload_shape)
+        m.d.comb += self.i.ready.eq(skid_empty)
+
+        # While the skid register is empty it follows the input, so that a stall of ``o`` in the
+        # cycle ``i`` delivers needs only to clear ``skid_empty`` to keep the item.
+        with m.If(skid_empty):
+            m.d.sync += skid_payload.eq(self.i.payload)
+
+        with m.If(~self.o.valid | self.o.ready):
+            # The output register is free at the next edge: refill it from the skid register
+            # first (older item, and ``i`` was not ready this cycle), else from ``i``.
+            m.d.sync += skid_empty.eq(1)
+            with m.If(skid_empty):
+                m.d.sync += [
+                    self.o.payload.eq(self.i.payload),
+                    self.o.valid.eq(self.i.valid),
+                ]
+            with m.Else():
+                m.d.sync += [
+                    self.o.payload.eq(skid_payload),
+                    self.o.valid.eq(1),
+                ]
+        with m.Elif(self.i.valid):
+            # Output stalled: an item offered now was either just captured by the skid register
+            # (it was empty, so ``i.ready`` was high) or refused because it was full. Either way
+            # the skid register is full at the next edge.
+            m.d.sync += skid_empty.eq(0)
+
+        return m
+
+
+class StreamFIFO(wiring.Component):
+    """First-in, first-out queue between two streams, stored in block RAM when deep enough.
+
+    A stream wrapper around :class:`amaranth.lib.fifo.SyncFIFOBuffered`: its memory has a
+    synchronous read port, so it maps to ECP5 block RAM (Yosys picks distributed RAM or flops for
+    small depths), and its output is registered.
+
+    Parameters
+    ----------
+    payload_shape : :class:`~amaranth.hdl.ShapeLike`
+        Shape of the stream payload (a plain width, a signedness-carrying shape, or a
+        :mod:`amaranth.lib.data` layout).
+    depth : :class:`int`
+        Number of items the queue holds, at least 1.
+
+    Interface attributes
+    --------------------
+    i : ``In(stream.Signature(payload_shape))``
+        Items to enqueue. ``i.ready`` is high exactly while fewer than ``depth`` items are held,
+        except that with ``depth == 2`` it is also low in the cycle after each accepted item. It
+        depends on registers only, not on ``o.ready`` or ``i.valid`` in the same cycle.
+    o : ``Out(stream.Signature(payload_shape))``
+        The same items, in the same order. ``o.valid`` and ``o.payload`` depend on registers
+        only.
+    level : ``Out(range(depth + 1))``
+        Number of items held, including the one offered on ``o``: an item counts from the cycle
+        after its transfer on ``i`` through the cycle of its transfer on ``o``.
+
+    Latency is 2 cycles from ``i`` to ``o`` on an empty queue (1 cycle when ``depth == 1``).
+    Throughput is one transfer per cycle when ``depth >= 3``. With ``depth`` 1 or 2 the queue
+    cannot accept while an item is being read, so it alternates and sustains one transfer every
+    other cycle; put a :class:`SkidBuffer` there instead when full rate matters.
+
+    Raises
+    ------
+    :exc:`ValueError`
+        If ``depth`` is not an integer of at least 1.
+    """
+
+    def __init__(self, payload_shape, *, depth):
+        self._payload_shape = _check_payload_shape("StreamFIFO", payload_shape)
+        self._depth = check_int("depth", depth, min=1, owner="StreamFIFO")
+        super().__init__({
+            "i": In(stream.Signature(payload_shape)),
+            "o": Out(stream.Signature(payload_shape)),
+            "level": Out(range(depth + 1)),
+        })
+
+    @property
+    def payload_shape(self):
+        """Shape of the payload carried by ``i`` and ``o``."""
+        return self._payload_shape
+
+    @property
+    def depth(self):
+        """Number of items the queue holds."""
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+
+        # Connected by hand rather than through ``w_stream``/``r_stream``: those carry a plain
+        # ``width``-bit payload, whose signature differs from ours for signed shapes and layouts.
+        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(
+            width=Shape.cast(self._payload_shape).width, depth=self._depth)
+        m.d.comb += [
+            queue.w_data.eq(self.i.payload),
+            queue.w_en.eq(self.i.valid),
+            self.i.ready.eq(queue.w_rdy),
+            self.o.payload.eq(queue.r_data),
+            self.o.valid.eq(queue.r_rdy),
+            queue.r_en.eq(self.o.ready),
+            self.level.eq(queue.level),
+        ]
+
+        return m

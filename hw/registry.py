@@ -1,0 +1,88 @@
+"""The one registry of designs that ``python -m hw.build`` can build.
+
+A family registers its designs in its ``designs`` module, listed in :data:`_DESIGN_MODULES`; the
+modules are imported on first use so that listing designs costs one import per family.
+"""
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+
+__all__ = ["Design", "register", "get_design", "designs", "default_design_name"]
+
+
+#: Modules whose import registers designs, in the order designs are listed.
+_DESIGN_MODULES = ("hw.lib.designs",)
+
+#: The design ``python -m hw.build`` builds when none is named: the most complete one available.
+_DEFAULT_DESIGN = "stream-fifo"
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A buildable design.
+
+    Attributes
+    ----------
+    name : str
+        The ``--design`` name.
+    summary : str
+        One line for ``--design list``.
+    config_cls : type
+        The generator's config dataclass (a :class:`hw.lib.config.Config`).
+    make_core : callable
+        ``make_core(config) -> wiring.Component``: the core, as emitted with ``--verilog``.
+    peak_throughput : callable or None
+        ``peak_throughput(config, fmax_hz) -> dict`` of named peak figures at that clock
+        (e.g. ``{"MAC/s": ...}``); ``None`` when the design has no natural throughput figure
+        beyond transfers per second.
+    """
+    name: str
+    summary: str
+    config_cls: type
+    make_core: Callable
+    peak_throughput: Callable | None = None
+
+
+_registry: dict[str, Design] = {}
+_loaded = False
+
+
+def register(design: Design):
+    if design.name in _registry:
+        raise ValueError(f"design {design.name!r} is registered twice")
+    _registry[design.name] = design
+    return design
+
+
+def _load():
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _DESIGN_MODULES:
+            importlib.import_module(module)
+
+
+def designs():
+    """All designs, by name."""
+    _load()
+    return dict(_registry)
+
+
+def default_design_name():
+    return _DEFAULT_DESIGN
+
+
+def get_design(name):
+    """Look a design up by name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, listing the valid ones.
+    """
+    _load()
+    if name not in _registry:
+        raise ValueError(f"unknown design {name!r}: expected one of " + ", ".join(_registry))
+    return _registry[name]
