@@ -140,7 +140,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "peak_throughput": (design.peak_throughput(config, system_fmax * 1e6)
                             if design.peak_throughput else {}),
         "harness": {"input_bits": top.input_bits, "output_bits": top.output_bits,
-                    "note": "inputs shift in from one pin, outputs XOR-fold to one LED"},
+                    "note": "inputs shift in from one pin; outputs are registered, then XOR-folded in registered 4-input levels to one LED"},
         "tools": {name: {"path": t.path, "origin": t.origin, "version": t.version()}
                   for name, t in tools.items()},
         "seed": seed,
@@ -156,9 +156,13 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
 def _step_failure(step, board, log_path):
     text = log_path.read_text(errors="replace")
     if step == "pnr":
-        over = {cell: ua for cell, ua in _utilization_from_log(text).items() if ua[0] > ua[1]}
+        # Amaranth runs nextpnr quietly; its full log, with the utilization table, is top.tim.
+        full_log = log_path.parent / "top.tim"
+        full_text = full_log.read_text(errors="replace") if full_log.exists() else text
+        over = {cell: ua for cell, ua in _utilization_from_log(full_text).items()
+                if ua[0] > ua[1]}
         if over:
             cells = ", ".join(f"{cell} {u}/{a}" for cell, (u, a) in over.items())
             return (f"design does not fit {board.name} ({board.device}): {cells} "
-                    f"(log: {log_path})")
+                    f"(log: {full_log})")
     return f"{step} failed: {_first_error(text)} (log: {log_path})"

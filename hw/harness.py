@@ -2,14 +2,12 @@
 
 :class:`PinHarness` is how a core that has no board-level top of its own is built into a bitstream:
 every input bit of the core is driven by a shift register fed from one input pin, and all output
-bits are XOR-folded into one register that drives an LED. Because every input comes from a pin and
+bits are registered and XOR-folded, one LUT level per register stage, into one bit that drives an
+LED. Because every input comes from a pin and
 every output reaches one, synthesis can neither constant-fold the core nor remove any of it, so the
 utilization and fmax that nextpnr reports are those of the core (plus the harness, which the report
 states). Paths from and to the harness registers are register to register, like the core's.
 """
-
-import functools
-import operator
 
 from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
@@ -45,7 +43,7 @@ def _request(platform, candidates, direction):
 
 
 class PinHarness(Elaboratable):
-    """Board top around ``core``: serial-in shift chain, XOR-folded output, optional PLL.
+    """Board top around ``core``: serial-in shift chain, registered XOR-fold tree, optional PLL.
 
     Parameters
     ----------
@@ -68,8 +66,8 @@ class PinHarness(Elaboratable):
 
         if self.pll is not None:
             clk = platform.request(platform.default_clk, 0).i
+            # The oscillator pin carries its board constraint; nextpnr derives the PLL output's.
             m.submodules.clocking = ECP5ClockDomain(clk, self.pll)
-            platform.add_clock_constraint(clk, self.pll.input_mhz * 1e6)
 
         serial_in = _request(platform, _INPUT_PINS, "i")
         led = _request(platform, _OUTPUT_PINS, "o")
@@ -83,8 +81,15 @@ class PinHarness(Elaboratable):
                 m.d.comb += signal.eq(chain[offset:offset + len(signal)])
                 offset += len(signal)
 
-        folded = Signal()
+        # Outputs are registered before anything else, and folded four bits (one LUT) per
+        # registered level, so no harness logic ever lengthens a path of the core.
+        level = Signal(max(self.output_bits, 1))
         if outputs:
-            m.d.sync += folded.eq(functools.reduce(operator.xor, (s.xor() for s in outputs)))
-        m.d.comb += led.eq(folded)
+            m.d.sync += level.eq(Cat(*outputs))
+        while len(level) > 1:
+            groups = [level[n:n + 4] for n in range(0, len(level), 4)]
+            folded = Signal(len(groups))
+            m.d.sync += folded.eq(Cat(group.xor() for group in groups))
+            level = folded
+        m.d.comb += led.eq(level[0])
         return m

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from amaranth.hdl import ClockDomain, ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 
@@ -63,7 +63,7 @@ def pll_settings(input_mhz, output_mhz):
     return best
 
 
-class ECP5ClockDomain:
+class ECP5ClockDomain(Elaboratable):
     """Builds the ``sync`` domain from a board oscillator through an EHXPLLL.
 
     The domain is held in reset until the PLL locks; the reset is released synchronously.
