@@ -130,6 +130,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "clock": {
             "oscillator_mhz": osc_mhz,
             "source": "pll" if pll else "oscillator",
+            "requested_mhz": freq_mhz if freq_mhz is not None else osc_mhz,
             "target_mhz": pll.output_mhz if pll else osc_mhz,
             **({"pll": {"clki_div": pll.clki_div, "clkfb_div": pll.clkfb_div,
                         "clkop_div": pll.clkop_div, "vco_mhz": pll.vco_mhz}} if pll else {}),

@@ -19,6 +19,10 @@ def summarize(report, report_path):
     device = report["device"]
     lines = [f"{report['design']} on {report['board']} "
              f"({device['part']}-{device['speed']} {device['package']})"]
+    clock = report["clock"]
+    if abs(clock["target_mhz"] - clock["requested_mhz"]) > 1e-6:
+        lines.append(f"  clock   {clock['requested_mhz']:g} MHz requested; the nearest the PLL "
+                     f"makes from {clock['oscillator_mhz']:g} MHz is {clock['target_mhz']:.4g} MHz")
     for clock, f in report["fmax"].items():
         status = "met" if f["achieved_mhz"] >= f["constraint_mhz"] else "NOT MET"
         lines.append(f"  fmax    {f['achieved_mhz']:.1f} MHz on {clock} "
