@@ -37,6 +37,9 @@ SIMULATORS = ("verilator", "icarus")
 #: Measured on the suite (see README): Verilator builds cost more but simulate far faster.
 _DEFAULT_SIMULATOR = "verilator"
 
+#: Amaranth's Verilog has no `timescale; Icarus would otherwise run with 1 s precision.
+_TIMESCALE = ("1ns", "1ps")
+
 #: Amaranth's Verilog widens and narrows freely; these warnings say nothing about correctness.
 _VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
 
@@ -175,7 +178,8 @@ def _build(runner, verilog_text, name, simulator, waves):
         try:
             runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
                          build_args=list(_VERILATOR_ARGS) if simulator == "verilator" else [],
-                         waves=waves, log_file=None if cached else log, always=not cached)
+                         waves=waves, log_file=None if cached else log, always=not cached,
+                         timescale=_TIMESCALE)
         except Exception as e:
             raise SimulationFailure(f"{simulator} build of {name} failed: {e} "
                                     f"(log: {log})") from None
@@ -238,7 +242,8 @@ def run(core, *, name, testbench, config=None, vectors=None, design_name=None, s
     try:
         runner.test(test_module=testbench, hdl_toplevel=name, build_dir=build_dir,
                     test_dir=test_dir, seed=seed, extra_env=env, waves=waves,
-                    test_filter=test_filter, log_file=log, results_xml=str(results))
+                    test_filter=test_filter, log_file=log, results_xml=str(results),
+                    timescale=_TIMESCALE)
     except (Exception, SystemExit) as e:
         # Under pytest, cocotb's runner exits on a failed test: judge by the results file below.
         error = e
