@@ -6,6 +6,7 @@ and fails with one clear line instead of a traceback.
 """
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -44,6 +45,14 @@ def _first_error(log_text):
             return line.strip()
     lines = [l.strip() for l in log_text.splitlines() if l.strip()]
     return lines[-1] if lines else "no output"
+
+
+def _yowasp_cache_is_cold(tools):
+    if not any(tool.origin == "yowasp" for tool in tools.values()):
+        return False
+    import platformdirs  # a dependency of yowasp-runtime, which placed the cache with it
+    default = platformdirs.user_cache_dir("YoWASP", appauthor=False)
+    return not Path(os.environ.get("YOWASP_CACHE_DIR", default)).exists()
 
 
 def _run_step(step, argv, cwd, log_path, bar):
@@ -103,6 +112,9 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
     step_times = {}
     with tqdm(total=len(commands), desc=f"{design.name} on {board.name}", unit="step",
               disable=not progress, leave=False) as bar:
+        if _yowasp_cache_is_cold(tools):
+            bar.write("first use of the YoWASP tools: compiling them to machine code (about 1-2 "
+                      "minutes, once; cached in the YoWASP cache directory)")
         for argv in commands:
             step = _STEP_NAMES[argv[0]]
             argv = [tools[argv[0]].path, *argv[1:]]
