@@ -10,7 +10,8 @@ Environment switches:
 ``ACCELFORGE_SIM``
     ``verilator`` (default) or ``icarus``.
 ``ACCELFORGE_WAVES=1``
-    Record waveforms (the simulator's default format) into the kept test directory.
+    Record waveforms and keep the test directory (Verilator: ``dump.vcd`` in the test directory;
+    Icarus: ``<top>.fst`` in the build directory).
 ``ACCELFORGE_SIM_CACHE``
     Where the builds are cached (default: ``build/sim`` under the current directory).
 """
