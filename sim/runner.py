@@ -82,7 +82,7 @@ def _prepare_simulator(simulator):
 def _locked(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as lock:
-        # pytest-xdist workers may ask for the same build at once: one builds, the others wait.
+        # pytest-xdist workers may ask for the same files at once: one writes, the others wait.
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -116,21 +116,23 @@ def _runtime_files(directory):
 
 def _seed_runtime(build_dir, waves):
     runtime = _verilator_runtime_dir(waves)
-    if (runtime / ".complete").exists():
-        for f in _runtime_files(runtime):
-            if f.exists():
-                shutil.copy2(f, build_dir / f.name)
+    with _locked(runtime.with_suffix(".lock")):
+        if (runtime / ".complete").exists():
+            for f in _runtime_files(runtime):
+                if f.exists():
+                    shutil.copy2(f, build_dir / f.name)
 
 
 def _keep_runtime(build_dir, waves):
     runtime = _verilator_runtime_dir(waves)
-    if (runtime / ".complete").exists():
-        return
-    runtime.mkdir(parents=True, exist_ok=True)
-    for f in _runtime_files(build_dir):
-        if f.exists():
-            shutil.copy2(f, runtime / f.name)
-    (runtime / ".complete").touch()
+    with _locked(runtime.with_suffix(".lock")):
+        if (runtime / ".complete").exists():
+            return
+        runtime.mkdir(parents=True, exist_ok=True)
+        for f in _runtime_files(build_dir):
+            if f.exists():
+                shutil.copy2(f, runtime / f.name)
+        (runtime / ".complete").touch()
 
 
 def _runner(simulator):
