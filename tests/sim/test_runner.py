@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The simulator runner's choices and errors."""
 
 import shutil
