@@ -64,10 +64,9 @@ class PinHarness(Elaboratable):
         m = Module()
         m.submodules.core = self.core
 
-        if self.pll is not None:
-            clk = platform.request(platform.default_clk, 0).i
-            # The oscillator pin carries its board constraint; nextpnr derives the PLL output's.
-            m.submodules.clocking = ECP5ClockDomain(clk, self.pll)
+        # The oscillator pin carries its board constraint; nextpnr derives a PLL output's.
+        clk = platform.request(platform.default_clk, 0).i
+        m.submodules.clocking = ECP5ClockDomain(clk, self.pll)
 
         serial_in = _request(platform, _INPUT_PINS, "i")
         led = _request(platform, _OUTPUT_PINS, "o")

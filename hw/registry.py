@@ -13,10 +13,10 @@ __all__ = ["Design", "register", "get_design", "designs", "default_design_name"]
 
 
 #: Modules whose import registers designs, in the order designs are listed.
-_DESIGN_MODULES = ("hw.lib.designs",)
+_DESIGN_MODULES = ("hw.lib.designs", "hw.gemm.designs")
 
 #: The design ``python -m hw.build`` builds when none is named: the most complete one available.
-_DEFAULT_DESIGN = "stream-fifo"
+_DEFAULT_DESIGN = "systolic-array"
 
 
 @dataclasses.dataclass(frozen=True)

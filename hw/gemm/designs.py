@@ -1,0 +1,20 @@
+"""Registers the tensor engines as buildable designs."""
+
+from ..registry import Design, register
+from .config import GemmConfig
+from .systolic import SystolicArray
+
+
+def _peak_throughput(config, fmax_hz):
+    macs = config.peak_macs_per_cycle * fmax_hz
+    # One multiply-accumulate is two operations, as GOPS figures are usually quoted.
+    return {"MAC/s": macs, "GOPS": 2 * macs / 1e9}
+
+
+register(Design(
+    name="systolic-array",
+    summary="rows x cols systolic MAC array, weight- or output-stationary, int8/int4/int2 weights",
+    config_cls=GemmConfig,
+    make_core=lambda config: SystolicArray(config=config),
+    peak_throughput=_peak_throughput,
+))

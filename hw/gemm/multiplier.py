@@ -1,0 +1,170 @@
+"""Registered signed multipliers for the PEs: an ECP5 DSP with its own registers, or LUT logic.
+
+Both kinds have the same ports, registers and latency (:data:`~hw.gemm.config.MULTIPLIER_LATENCY`
+= 3), so an array's timing does not depend on which one its PEs use.
+"""
+
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..lib.config import check_choice, check_int
+from .config import MULTIPLIER_LATENCY
+
+
+__all__ = ["Multiplier", "lut_partial_products", "MULTIPLIER_KINDS"]
+
+
+#: ``dsp``: a MULT18X18D with input and output registers on ECP5, ``*`` between the same
+#: registers elsewhere; ``lut``: shift/add/mux logic for narrow (<= 4-bit) ``b`` operands.
+#: Both add a fabric register after the product.
+MULTIPLIER_KINDS = ("dsp", "lut")
+
+_DSP_WIDTH = 18
+_LUT_MAX_B_BITS = 4
+
+
+def lut_partial_products(a, b):
+    """``a * b`` for a signed ``b`` of at most 4 bits as two halves whose sum is the product,
+    in shift/add/mux logic (no ``$mul``, so Yosys never maps it to a DSP).
+
+    Two's complement: ``b = -2**(n-1) b[n-1] + sum 2**i b[i]``, so the product is one partial
+    product ``a << i`` per bit, selected by that bit, the top one subtracted. The low and high
+    bits of ``b`` are summed separately so that a register can sit between the halves' adders
+    and the final one.
+    """
+    n = len(b)
+    terms = [Mux(b[i], a.shift_left(i), 0) for i in range(n)]
+    terms[-1] = -terms[-1]
+    half = n // 2
+    return sum(terms[:half]), sum(terms[half:])
+
+
+def _is_ecp5(platform):
+    return getattr(platform, "family", None) == "ecp5"
+
+
+class Multiplier(wiring.Component):
+    """Signed ``a`` x ``b`` with registered operands and a product registered twice.
+
+    Parameters
+    ----------
+    a_bits, b_bits : int
+        Operand widths (signed), 2..18; ``kind="lut"`` needs ``b_bits <= 4``.
+    kind : {"dsp", "lut"}
+        ``dsp``: on an ECP5 platform one ``MULT18X18D`` whose input A/B and output registers
+        are the first three registers below (clock enables CE0/CE1/CE2), followed by a fabric
+        register; with any other platform or none (simulation, Verilog for ASIC flows) the
+        same registers around ``*``. ``lut``: :func:`lut_partial_products` between the operand
+        registers and the first product register (which holds the two halves), their sum
+        between it and the second; no DSP.
+
+    Interface attributes
+    --------------------
+    a, b : In(signed(a_bits)), In(signed(b_bits))
+        Operands, loaded into their registers at clock edges where ``a_en`` (resp. ``b_en``)
+        is high.
+    a_en, b_en, p_en : In(1)
+        Clock enables of the ``a`` and ``b`` registers and of both product registers.
+    p : Out(signed(a_bits + b_bits))
+        The second product register. At an edge where ``p_en`` is high the first product
+        register loads the product of the operand registers and ``p`` loads the first. With all
+        enables high, ``p`` shows ``a * b`` :attr:`latency` = 3 cycles after ``a``/``b``. All
+        registers reset to 0.
+
+    Raises
+    ------
+    ValueError
+        For a width out of range or an unknown ``kind``, naming the parameter.
+    """
+
+    def __init__(self, *, a_bits, b_bits, kind="dsp"):
+        check_choice("kind", kind, MULTIPLIER_KINDS, owner="Multiplier")
+        check_int("a_bits", a_bits, min=2, max=_DSP_WIDTH, owner="Multiplier")
+        check_int("b_bits", b_bits, min=2,
+                  max=_LUT_MAX_B_BITS if kind == "lut" else _DSP_WIDTH, owner="Multiplier")
+        self._a_bits = a_bits
+        self._b_bits = b_bits
+        self._kind = kind
+        super().__init__({
+            "a": In(signed(a_bits)),
+            "b": In(signed(b_bits)),
+            "a_en": In(1),
+            "b_en": In(1),
+            "p_en": In(1),
+            "p": Out(signed(a_bits + b_bits)),
+        })
+
+    @property
+    def a_bits(self):
+        """Width of ``a``."""
+        return self._a_bits
+
+    @property
+    def b_bits(self):
+        """Width of ``b``."""
+        return self._b_bits
+
+    @property
+    def kind(self):
+        """``"dsp"`` or ``"lut"``."""
+        return self._kind
+
+    @property
+    def latency(self):
+        """Cycles from an operand to its product, with all enables high."""
+        return MULTIPLIER_LATENCY
+
+    def elaborate(self, platform):
+        m = Module()
+        width = self._a_bits + self._b_bits
+        if self._kind == "dsp" and _is_ecp5(platform):
+            product = self._mult18x18d(m)
+        else:
+            a_reg = Signal(signed(self._a_bits))
+            b_reg = Signal(signed(self._b_bits))
+            with m.If(self.a_en):
+                m.d.sync += a_reg.eq(self.a)
+            with m.If(self.b_en):
+                m.d.sync += b_reg.eq(self.b)
+            if self._kind == "lut":
+                halves = [Signal(signed(width), name=f"half_{n}") for n in range(2)]
+                parts = lut_partial_products(a_reg, b_reg)
+                with m.If(self.p_en):
+                    m.d.sync += [half.eq(part) for half, part in zip(halves, parts)]
+                product = halves[0] + halves[1]
+            else:
+                product = Signal(signed(width))
+                with m.If(self.p_en):
+                    m.d.sync += product.eq(a_reg * b_reg)
+        with m.If(self.p_en):
+            m.d.sync += self.p.eq(product)
+        return m
+
+    def _mult18x18d(self, m):
+        """The DSP with its three registers; returns its (registered) product."""
+        a = Signal(signed(_DSP_WIDTH))
+        b = Signal(signed(_DSP_WIDTH))
+        p = Signal(2 * _DSP_WIDTH)
+        m.d.comb += [a.eq(self.a), b.eq(self.b)]
+        zero = Const(0, 1)
+        ports = {
+            **{f"i_A{n}": a[n] for n in range(_DSP_WIDTH)},
+            **{f"i_B{n}": b[n] for n in range(_DSP_WIDTH)},
+            **{f"i_C{n}": zero for n in range(_DSP_WIDTH)},
+            **{f"o_P{n}": p[n] for n in range(2 * _DSP_WIDTH)},
+            "i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1),
+            "i_SOURCEA": zero, "i_SOURCEB": zero,
+            "i_CLK0": ClockSignal(), "i_CLK1": zero, "i_CLK2": zero, "i_CLK3": zero,
+            "i_CE0": self.a_en, "i_CE1": self.b_en, "i_CE2": self.p_en, "i_CE3": zero,
+            "i_RST0": ResetSignal(), "i_RST1": zero, "i_RST2": zero, "i_RST3": zero,
+        }
+        m.submodules.dsp = Instance(
+            "MULT18X18D",
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+            p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE1", p_REG_INPUTB_RST="RST0",
+            p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE2", p_REG_OUTPUT_RST="RST0",
+            p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+            p_RESETMODE="SYNC", p_GSR="DISABLED",
+            **ports)
+        return p[:len(self.p)].as_signed()
