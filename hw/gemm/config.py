@@ -11,8 +11,8 @@ import typing
 from ..lib.config import Config, check_choice, check_int
 
 
-__all__ = ["GemmConfig", "DATAFLOWS", "MULTIPLIERS", "WEIGHT_BITS", "MULTIPLIER_LATENCY",
-           "weight_range", "required_acc_bits"]
+__all__ = ["GemmConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "SHIFT_BITS", "N_BITS", "MULTIPLIERS", "WEIGHT_BITS", "MULTIPLIER_LATENCY",
+           "weight_range", "required_acc_bits", "ENGINE_OVERHEAD"]
 
 
 #: ``ws``: weight-stationary (weights held in the PEs, partial sums flow down the columns);
@@ -23,6 +23,16 @@ DATAFLOWS = ("ws", "os")
 #: weights only); ``auto``: ``dsp`` for 8-bit weights, ``lut`` for narrower ones.
 MULTIPLIERS = ("dsp", "lut", "auto")
 
+#: Rounding of the engine's requantizer (:func:`golden.gemm.requantize`): to nearest, ties away
+#: from zero or to even.
+REQUANT_ROUNDINGS = ("half_away", "half_even")
+
+#: Width of the per-channel requantization shift (0..62).
+SHIFT_BITS = 6
+
+#: Width of the engine command's N field.
+N_BITS = 16
+
 #: Supported weight widths: int8, and int4/int2 (W4A8, W2A8).
 WEIGHT_BITS = (8, 4, 2)
 
@@ -31,6 +41,10 @@ WEIGHT_BITS = (8, 4, 2)
 #: and a DSP output routed straight into an adder limited an 8x8 array to 137 MHz). The same for
 #: both multiplier kinds, so that the array's timing does not depend on the kind.
 MULTIPLIER_LATENCY = 3
+
+#: Engine cycles beyond the array's: the command register, the feeder's output register, the
+#: accumulator stage and the requantizer's three stages.
+ENGINE_OVERHEAD = 6
 
 _OWNER = "GemmConfig"
 _MAX_DIM = 64
@@ -87,7 +101,12 @@ class GemmConfig(Config):
         See :data:`MULTIPLIERS`; ``lut`` needs ``weight_bits`` of 4 or 2.
     a_buffer_depth, w_buffer_depth, acc_buffer_depth : int
         Entries (one array-wide vector each) of the tiled engine's activation, weight and
-        accumulator buffers, 1..2**20.
+        accumulator buffers, 1..2**20. A GEMM on the engine needs ``M <= acc_buffer_depth``
+        and ``M * ceil(K / rows) <= a_buffer_depth``; the weight buffer is a queue.
+    rounding : {"half_away", "half_even"}
+        Tie rounding of the engine's int32 -> int8 requantization.
+    scale_bits : int
+        Width of the engine's signed per-channel requantization multiplier, 2..32.
 
     Raises
     ------
@@ -105,6 +124,8 @@ class GemmConfig(Config):
     a_buffer_depth: int = 1024
     w_buffer_depth: int = 1024
     acc_buffer_depth: int = 512
+    rounding: typing.Literal[REQUANT_ROUNDINGS] = "half_away"
+    scale_bits: int = 16
 
     def __post_init__(self):
         check_int("rows", self.rows, min=1, max=_MAX_DIM, owner=_OWNER)
@@ -128,6 +149,8 @@ class GemmConfig(Config):
                              f"{self.weight_bits}: use 'dsp' or 'auto' for 8-bit weights")
         for name in ("a_buffer_depth", "w_buffer_depth", "acc_buffer_depth"):
             check_int(name, getattr(self, name), min=1, max=1 << 20, owner=_OWNER)
+        check_choice("rounding", self.rounding, REQUANT_ROUNDINGS, owner=_OWNER)
+        check_int("scale_bits", self.scale_bits, min=2, max=32, owner=_OWNER)
 
     @property
     def multiplier_kind(self):
@@ -157,9 +180,11 @@ class GemmConfig(Config):
     @property
     def latency(self):
         """Cycles from an input transfer to the first cycle its result is offered,
-        ``rows + cols + MULTIPLIER_LATENCY``: from an activation vector to its output vector
-        (``ws``), from the last k-slice of a tile to the tile's first output row (``os``)."""
-        return self.rows + self.cols + MULTIPLIER_LATENCY
+        ``rows + cols + MULTIPLIER_LATENCY + 2``: from an activation vector to its output vector
+        (``ws``), from the last k-slice of a tile to the tile's first output row (``os``). The
+        2 are the input register and the output queue's second cycle (the queue absorbs
+        backpressure so that the array itself never stalls)."""
+        return self.rows + self.cols + MULTIPLIER_LATENCY + 2
 
     def tile_interval(self, depth):
         """Cycles between the starts of consecutive tiles with no stalls.
@@ -204,3 +229,23 @@ class GemmConfig(Config):
     def utilization(self, m, k, n):
         """Useful MACs over ``peak_macs_per_cycle * array_cycles`` for an (M, K, N) GEMM."""
         return m * k * n / (self.peak_macs_per_cycle * self.array_cycles(m, k, n))
+
+    def engine_cycles(self, m, k, n):
+        """Clock cycles of one GEMM on the tiled engine (:class:`hw.gemm.engine.TensorEngine`),
+        from its command transfer to its last output transfer, inclusive, with every stream
+        always valid/ready and the weight stream starting no later than the command.
+
+        ``rows`` (the first weight tile shifts in) + :data:`ENGINE_OVERHEAD` + ``(T - 1) *
+        I(M)`` + ``M`` + ``latency``, with ``T = ceil(K/rows) * ceil(N/cols)`` passes of M
+        vectors, one per weight tile, and ``I`` = :meth:`tile_interval`.
+        """
+        if self.dataflow != "ws":
+            raise ValueError(f"{_OWNER}.engine_cycles: the engine is weight-stationary, "
+                             f"dataflow={self.dataflow!r} is not supported")
+        passes = self.tiles(m, k, n)
+        return (self.rows + ENGINE_OVERHEAD + (passes - 1) * self.tile_interval(m) + m
+                + self.latency)
+
+    def engine_utilization(self, m, k, n):
+        """Useful MACs over ``peak_macs_per_cycle * engine_cycles`` for an (M, K, N) GEMM."""
+        return m * k * n / (self.peak_macs_per_cycle * self.engine_cycles(m, k, n))

@@ -1,27 +1,34 @@
 """Systolic MAC arrays, weight-stationary and output-stationary, of any ``rows`` x ``cols``.
 
-Both arrays are fully registered: every PE is one pipeline stage (operands pass to the next PE
-through registers, the multiplier registers its operands and, twice, its product, the
-accumulation is registered), so the clock is set by one PE, not by the array size.
+Both arrays are fully registered: inputs are registered once on entry, every PE is one pipeline
+stage (operands pass to the next PE through registers, the multiplier registers its operands and,
+twice, its product, the accumulation is registered), so the clock is set by one PE, not by the
+array size.
 
-Flow control: each array steps as a whole. A step happens in every cycle where the stage in
-front of the output :class:`~hw.lib.stream.SkidBuffer` is empty or the buffer takes its item;
-the step signal is the clock enable of every register inside, so backpressure freezes the array
-exactly, and bubbles (cycles without an input) travel through it like data. The enable depends on
-registers only (the skid buffer's ``ready`` and a valid tag), never combinationally on the
-consumer's ``ready``.
+Flow control: the arrays never stop. A valid bit travels with each input through the pipeline,
+and bubbles travel like data. Backpressure is absorbed by an output queue deep enough to hold
+everything that can be in flight, and input acceptance is gated by credits counted against that
+queue: one credit per output vector the input will produce, returned when the vector leaves.
+Nothing inside the array therefore has a clock enable that depends on the consumer (a global
+enable fanned out to every DSP and PE register limited an 8x8 int8 array to 127 MHz); the only
+enables left are local ones that travel with the data (the weight swap flag) or come straight
+from a register (the weight load strobe).
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..lib.stream import SkidBuffer
+from ..lib.stream import StreamFIFO
 from .config import MULTIPLIER_LATENCY, GemmConfig
 from .multiplier import Multiplier
 
 
 __all__ = ["SystolicArray", "WeightStationaryArray", "OutputStationaryArray"]
+
+#: Cycles the output queue (:class:`~hw.lib.stream.StreamFIFO`) adds between the last PE stage
+#: and the ``c`` port.
+_QUEUE_LATENCY = 2
 
 
 def _check_config(owner, config, dataflow=None):
@@ -33,18 +40,17 @@ def _check_config(owner, config, dataflow=None):
     return config
 
 
-def _register(m, value, en, name):
-    """``value`` one enabled step later."""
+def _register(m, value, name):
+    """``value`` one cycle later."""
     reg = Signal.like(value, name=name)
-    with m.If(en):
-        m.d.sync += reg.eq(value)
+    m.d.sync += reg.eq(value)
     return reg
 
 
-def _delay(m, value, steps, en, name):
-    """``value`` ``steps`` enabled steps later (a chain of registers; ``value`` itself for 0)."""
-    for n in range(steps):
-        value = _register(m, value, en, f"{name}_d{n}")
+def _delay(m, value, cycles, name):
+    """``value`` ``cycles`` cycles later (a chain of registers; ``value`` itself for 0)."""
+    for n in range(cycles):
+        value = _register(m, value, f"{name}_d{n}")
     return value
 
 
@@ -61,27 +67,53 @@ class _ArrayBase(wiring.Component):
     @property
     def latency(self):
         """:attr:`GemmConfig.latency <hw.gemm.config.GemmConfig.latency>`:
-        ``rows + cols + 3`` cycles."""
+        ``rows + cols + 5`` cycles."""
         return self._config.latency
 
-    def _output_stage(self, m, out_valid):
-        """The output skid buffer and the array's step enable; returns ``(skid, step)``."""
-        m.submodules.out = skid = SkidBuffer(self.c.payload.shape())
-        wiring.connect(m, skid.o, wiring.flipped(self.c))
-        step = Signal()
+    @property
+    def queue_depth(self):
+        """Output vectors the output queue holds: enough for one input per cycle with ``c``
+        always ready (a credit is usable again ``latency + 2`` cycles after it was spent),
+        plus, for ``os``, the ``rows`` vectors a tile claims at once."""
+        cfg = self._config
+        return cfg.latency + 2 + (cfg.rows if cfg.dataflow == "os" else 0)
+
+    def _output_queue(self, m, lane_shape, out_valid, lanes):
+        """The output queue, fed with ``lanes`` (one per column) where ``out_valid``."""
+        m.submodules.queue = queue = StreamFIFO(
+            data.ArrayLayout(lane_shape, self._config.cols), depth=self.queue_depth)
         m.d.comb += [
-            step.eq(~out_valid | skid.i.ready),
-            skid.i.valid.eq(out_valid),
+            queue.i.valid.eq(out_valid),
+            self.c.valid.eq(queue.o.valid),
+            queue.o.ready.eq(self.c.ready),
         ]
-        return skid, step
+        for n, lane in enumerate(lanes):
+            # Lanes narrower than acc_bits (ws partial sums) are sign-extended after the queue,
+            # so that the queue stores only the bits that carry information.
+            m.d.comb += [queue.i.payload[n].eq(lane), self.c.payload[n].eq(queue.o.payload[n])]
+
+    def _credits(self, m, amount):
+        """Credits against the output queue, ``amount`` output vectors per spend.
+
+        Returns ``(ok, spend)``: ``ok`` is high while ``amount`` credits are free; the caller
+        drives ``spend`` high to take them. Spends and returns (``c`` transfers) are registered
+        before they are counted, so that the counter's adder hangs off flip-flops, not off
+        ``valid & ready`` (that path limited an 8x8 array to 164 MHz); ``ok`` allows for a spend
+        still in its register.
+        """
+        depth = self.queue_depth
+        credits = Signal(range(depth + 1), init=depth, name="credits")
+        spend = Signal(name="spend")
+        spent = _register(m, spend, "spent")
+        returned = _register(m, self.c.valid & self.c.ready, "returned")
+        m.d.sync += credits.eq(credits - Mux(spent, amount, 0) + returned)
+        return Mux(spent, credits >= 2 * amount, credits >= amount), spend
 
     def _multiplier(self, m, name):
         cfg = self._config
         mul = Multiplier(a_bits=cfg.act_bits, b_bits=cfg.weight_bits, kind=cfg.multiplier_kind)
         m.submodules[name] = mul
         return mul
-
-
 class WeightStationaryArray(_ArrayBase):
     """Weight-stationary systolic array: ``C[m, :] = A[m, :] @ W`` for a ``rows`` x ``cols``
     weight tile ``W`` held in the PEs.
@@ -107,15 +139,16 @@ class WeightStationaryArray(_ArrayBase):
         Weight rows ``W[k, :]`` of the next tile, ``k = 0 .. rows - 1`` in that order, one per
         transfer, into the shadow registers. ``w.ready`` is high while the shadows are neither
         complete (``rows`` rows in, not yet swapped) nor still being swapped in by the array
-        (``rows + cols - 1`` steps after the swap vector).
+        (``rows + cols - 2`` cycles after the swap vector's transfer).
     a : In(stream.Signature(StructLayout({"data": ArrayLayout(signed(act_bits), rows), "swap": 1})))
         Activation vectors ``A[m, :]`` (``data[k]`` = ``A[m, k]``), one per transfer. ``swap=1``
         marks the first vector to use the weight tile last completed on ``w``; such a vector is
         accepted only once that tile is complete (``a.ready`` depends on ``a.payload.swap``).
+        ``a.ready`` is also low while the output queue has no room for one more result.
         Vectors before the first swap after reset use all-zero weights.
     c : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
         ``C[m, :]``, one vector per ``a`` transfer, in order. Without backpressure it is offered
-        :attr:`latency` = ``rows + cols + 3`` cycles after its ``a`` transfer; at most one vector
+        :attr:`latency` = ``rows + cols + 5`` cycles after its ``a`` transfer; at most one vector
         per cycle in and out.
 
     Raises
@@ -147,60 +180,63 @@ class WeightStationaryArray(_ArrayBase):
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
 
-        # An accepted vector's output reaches the skid buffer rows + cols - 1 PE stages plus the
-        # multiplier later (the skid buffer then adds the last cycle of `latency`).
-        out_valid = Signal()
-        skid, step = self._output_stage(m, out_valid)
+        room, spend = self._credits(m, 1)
         shadow_full = Signal()
-        m.d.comb += self.a.ready.eq(step & (~self.a.payload.swap | shadow_full))
+        m.d.comb += self.a.ready.eq(room & (~self.a.payload.swap | shadow_full))
         accept = self.a.valid & self.a.ready
-        swap_in = Signal()
-        m.d.comb += [
-            swap_in.eq(accept & self.a.payload.swap),
-            out_valid.eq(_delay(m, accept, rows + cols + MULTIPLIER_LATENCY - 1, step, "valid")),
-        ]
+        m.d.comb += spend.eq(accept)
+
+        # Every input is registered once: what fans out into the array starts at a flip-flop.
+        # The data registers load every cycle; the valid and swap bits say what they hold.
+        valid_in = _register(m, accept, "valid_in")
+        swap_in = _register(m, accept & self.a.payload.swap, "swap_in")
+        acts_in = [_register(m, self.a.payload.data[k], f"act_in_{k}") for k in range(rows)]
 
         shadow = [[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}") for n in range(cols)]
                   for k in range(rows)]
         loaded = Signal(range(rows + 1))
-        # Steps until the swap wave has passed the last PE, (rows - 1, cols - 1): the shadows
+        # Cycles until the swap wave has passed the last PE, (rows - 1, cols - 1): the shadows
         # must hold still until then.
         sweeping = Signal(range(rows + cols))
         m.d.comb += [
             shadow_full.eq(loaded == rows),
             self.w.ready.eq(~shadow_full & (sweeping == 0)),
         ]
+        # A weight row is staged in a register and shifted into the shadows one cycle later,
+        # so that the shift enable of every shadow register is a flip-flop, not valid & ready.
+        w_stage = _register(m, self.w.payload, "w_stage")
+        w_load = _register(m, self.w.valid & self.w.ready, "w_load")
         with m.If(self.w.valid & self.w.ready):
-            # Rows enter at the bottom and move up, so the first row sent ends in row 0.
             m.d.sync += loaded.eq(loaded + 1)
+        with m.If(w_load):
+            # Rows enter at the bottom and move up, so the first row sent ends in row 0.
             for k in range(rows):
-                m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows
-                                             else self.w.payload[n]) for n in range(cols)]
-        with m.If(swap_in):
+                m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
+                             for n in range(cols)]
+        with m.If(accept & self.a.payload.swap):
             m.d.sync += [loaded.eq(0), sweeping.eq(rows + cols - 2)]
-        with m.Elif(step & (sweeping != 0)):
+        with m.Elif(sweeping != 0):
             m.d.sync += sweeping.eq(sweeping - 1)
 
         psums = [Const(0, signed(cfg.psum_bits))] * cols
         for k in range(rows):
-            act = _delay(m, self.a.payload.data[k], k, step, f"act_{k}")
-            swap = _delay(m, swap_in, k, step, f"swap_{k}")
+            act = _delay(m, acts_in[k], k, f"act_{k}")
+            swap = _delay(m, swap_in, k, f"swap_{k}")
             for n in range(cols):
                 mul = self._multiplier(m, f"pe_{k}_{n}")
                 m.d.comb += [
                     mul.a.eq(act), mul.b.eq(shadow[k][n]),
-                    mul.a_en.eq(step), mul.b_en.eq(step & swap), mul.p_en.eq(step),
+                    mul.a_en.eq(1), mul.b_en.eq(swap), mul.p_en.eq(1),
                 ]
-                psum = Signal(signed(cfg.psum_bits), name=f"psum_{k}_{n}")
-                with m.If(step):
-                    m.d.sync += psum.eq(psums[n] + mul.p)
+                psum = _register(m, psums[n] + mul.p, f"psum_{k}_{n}")
                 psums[n] = psum
                 if n + 1 < cols:
-                    act = _register(m, act, step, f"act_{k}_{n}")
-                    swap = _register(m, swap, step, f"swap_{k}_{n}")
+                    act = _register(m, act, f"act_{k}_{n}")
+                    swap = _register(m, swap, f"swap_{k}_{n}")
 
-        for n in range(cols):
-            m.d.comb += skid.i.payload[n].eq(_delay(m, psums[n], cols - 1 - n, step, f"out_{n}"))
+        out_valid = _delay(m, valid_in, rows + cols + MULTIPLIER_LATENCY - 1, "valid")
+        lanes = [_delay(m, psums[n], cols - 1 - n, f"out_{n}") for n in range(cols)]
+        self._output_queue(m, signed(cfg.psum_bits), out_valid, lanes)
         return m
 
 
@@ -228,11 +264,12 @@ class OutputStationaryArray(_ArrayBase):
         k-slices, ``a[i]`` = ``A[i, k]`` and ``w[j]`` = ``W[k, j]``, ``k = 0 .. K - 1`` in any
         order, one per transfer; ``last=1`` on the final slice of a tile (K >= 1, which may
         differ between tiles). Tiles whose drains would collide are spaced: a ``last`` slice is
-        accepted only ``rows`` or more steps after the previous one (``i.ready`` depends on
+        accepted only ``rows`` or more cycles after the previous one, and only while the output
+        queue has room for the tile's ``rows`` results (``i.ready`` depends on
         ``i.payload.last``), so tiles with K >= ``rows`` stream back to back.
     c : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
         The tile's rows ``C[0, :]``, ``C[1, :]``, ... ``C[rows - 1, :]``, in that order. Without
-        backpressure ``C[0, :]`` is offered :attr:`latency` = ``rows + cols + 3`` cycles after
+        backpressure ``C[0, :]`` is offered :attr:`latency` = ``rows + cols + 5`` cycles after
         the ``last`` transfer and the following rows in the next ``rows - 1`` cycles.
 
     Raises
@@ -265,45 +302,47 @@ class OutputStationaryArray(_ArrayBase):
         rows, cols = cfg.rows, cfg.cols
         payload = self.i.payload
 
-        out_valid = Signal()
-        skid, step = self._output_stage(m, out_valid)
-
-        # Steps since the last `last` slice, saturating at `rows`: a tile's rows leave a column
-        # in `rows` steps, and its output registers must be free before the next tile fills them.
+        # Cycles since the last `last` slice, saturating at `rows`: a tile's rows leave a column
+        # in `rows` cycles, and its output registers must be free before the next tile fills
+        # them. A tile spends its `rows` credits at once, on its `last` slice.
+        room, spend = self._credits(m, rows)
         since_last = Signal(range(rows + 1), init=rows)
-        last_ok = since_last == rows
-        m.d.comb += self.i.ready.eq(step & (~payload.last | last_ok))
+        m.d.comb += self.i.ready.eq(~payload.last | ((since_last == rows) & room))
         accept = self.i.valid & self.i.ready
-        with m.If(step):
-            with m.If(accept & payload.last):
-                m.d.sync += since_last.eq(1)
-            with m.Elif(~last_ok):
-                m.d.sync += since_last.eq(since_last + 1)
+        last_accept = accept & payload.last
+        m.d.comb += spend.eq(last_accept)
+        with m.If(last_accept):
+            m.d.sync += since_last.eq(1)
+        with m.Elif(since_last != rows):
+            m.d.sync += since_last.eq(since_last + 1)
         next_first = Signal(init=1)
         with m.If(accept):
             m.d.sync += next_first.eq(payload.last)
-        first_in = accept & next_first
-        last_in = accept & payload.last
 
-        # Physical row p holds C[rows - 1 - p, :]: rows finish top first, one step apart, and
+        # Inputs registered once on entry. A bubble enters as zero activations, whose products
+        # leave the sums unchanged.
+        first_in = _register(m, accept & next_first, "first_in")
+        last_in = _register(m, last_accept, "last_in")
+        weights = [_register(m, payload.w[j], f"w_in_{j}") for j in range(cols)]
+
+        # Physical row p holds C[rows - 1 - p, :]: rows finish top first, one cycle apart, and
         # leave bottom first, so this numbering makes C[0, :] come out first.
         acts, firsts, lasts = [], [], []
         for p in range(rows):
-            # A bubble enters as zero activations, whose products leave the sums unchanged.
-            lane = Mux(accept, payload.a[rows - 1 - p], 0)
-            acts.append(_delay(m, lane, p, step, f"act_{p}"))
-            firsts.append(_delay(m, first_in, p, step, f"first_{p}"))
-            lasts.append(_delay(m, last_in, p, step, f"last_{p}"))
-        weights = [_delay(m, payload.w[j], j, step, f"w_{j}") for j in range(cols)]
+            lane = _register(m, Mux(accept, payload.a[rows - 1 - p], 0), f"act_in_{p}")
+            acts.append(_delay(m, lane, p, f"act_{p}"))
+            firsts.append(_delay(m, first_in, p, f"first_{p}"))
+            lasts.append(_delay(m, last_in, p, f"last_{p}"))
+        weights = [_delay(m, weights[j], j, f"w_{j}") for j in range(cols)]
 
-        # Drain schedule of column 0 (other columns follow one step later each): `start` is
-        # high in the step after the bottom PE captured; row p then takes the register above it
-        # for p steps, and the bottom row is valid for `rows` steps (`window[p]` is high for
-        # p + 1 steps from `start`).
+        # Drain schedule of column 0 (other columns follow one cycle later each): `start` is
+        # high in the cycle after the bottom PE captured; row p then takes the register above it
+        # for p cycles, and the bottom row is valid for `rows` cycles (`window[p]` is high for
+        # p + 1 cycles from `start`).
         start = Signal()
         window = [start]
         for p in range(1, rows):
-            window.append(start | _register(m, window[-1], step, f"window_{p}"))
+            window.append(start | _register(m, window[-1], f"window_{p}"))
 
         outs_above = [None] * cols
         bottom = []
@@ -314,36 +353,35 @@ class OutputStationaryArray(_ArrayBase):
                 mul = self._multiplier(m, f"pe_{p}_{j}")
                 m.d.comb += [
                     mul.a.eq(act), mul.b.eq(weights[j]),
-                    mul.a_en.eq(step), mul.b_en.eq(step), mul.p_en.eq(step),
+                    mul.a_en.eq(1), mul.b_en.eq(1), mul.p_en.eq(1),
                 ]
-                first_p = _delay(m, first, MULTIPLIER_LATENCY, step, f"first_{p}_{j}_p")
-                last_p = _delay(m, last, MULTIPLIER_LATENCY, step, f"last_{p}_{j}_p")
+                first_p = _delay(m, first, MULTIPLIER_LATENCY, f"first_{p}_{j}_p")
+                last_p = _delay(m, last, MULTIPLIER_LATENCY, f"last_{p}_{j}_p")
                 acc = Signal(signed(cfg.acc_bits), name=f"acc_{p}_{j}")
                 total = Mux(first_p, 0, acc) + mul.p
                 out = Signal(signed(cfg.acc_bits), name=f"out_{p}_{j}")
-                with m.If(step):
-                    m.d.sync += acc.eq(total)
-                    with m.If(last_p):
-                        m.d.sync += out.eq(total)
-                    if shift is not None:
-                        with m.Elif(shift):
-                            m.d.sync += out.eq(outs_above[j])
-                    if p == rows - 1 and j == 0:
-                        m.d.sync += start.eq(last_p)
+                m.d.sync += acc.eq(total)
+                with m.If(last_p):
+                    m.d.sync += out.eq(total)
+                if shift is not None:
+                    with m.Elif(shift):
+                        m.d.sync += out.eq(outs_above[j])
+                if p == rows - 1 and j == 0:
+                    m.d.sync += start.eq(last_p)
                 outs_above[j] = out
                 if p == rows - 1:
                     bottom.append(out)
                 if j + 1 < cols:
-                    act = _register(m, act, step, f"act_{p}_{j}")
-                    first = _register(m, first, step, f"first_{p}_{j}")
-                    last = _register(m, last, step, f"last_{p}_{j}")
+                    act = _register(m, act, f"act_{p}_{j}")
+                    first = _register(m, first, f"first_{p}_{j}")
+                    last = _register(m, last, f"last_{p}_{j}")
                     if shift is not None:
-                        shift = _register(m, shift, step, f"shift_{p}_{j}")
-                weights[j] = _register(m, weights[j], step, f"w_{p}_{j}")
+                        shift = _register(m, shift, f"shift_{p}_{j}")
+                weights[j] = _register(m, weights[j], f"w_{p}_{j}")
 
-        m.d.comb += out_valid.eq(_delay(m, window[-1], cols - 1, step, "valid"))
-        for j in range(cols):
-            m.d.comb += skid.i.payload[j].eq(_delay(m, bottom[j], cols - 1 - j, step, f"out_{j}"))
+        out_valid = _delay(m, window[-1], cols - 1, "valid")
+        lanes = [_delay(m, bottom[j], cols - 1 - j, f"out_{j}") for j in range(cols)]
+        self._output_queue(m, signed(cfg.acc_bits), out_valid, lanes)
         return m
 
 

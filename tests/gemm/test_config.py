@@ -63,22 +63,22 @@ def test_json_and_params_round_trip():
 
 def test_ws_cycle_model_hand_computed():
     config = GemmConfig(rows=4, cols=4)
-    assert config.latency == 4 + 4 + 3
+    assert config.latency == 4 + 4 + 5
     # One tile (K = rows, N = cols), M = 10: 4 weight rows, 10 vectors, latency.
-    assert config.array_cycles(10, 4, 4) == 4 + 10 + 11
+    assert config.array_cycles(10, 4, 4) == 4 + 10 + 13
     # K = 8, N = 8: 4 weight tiles; each starts max(M, 2*4 + 4 - 1 = 11) cycles after the last.
     assert config.tiles(10, 8, 8) == 4
-    assert config.array_cycles(10, 8, 8) == 4 + 3 * 11 + 10 + 11
-    assert config.array_cycles(100, 8, 8) == 4 + 3 * 100 + 100 + 11
-    assert config.utilization(100, 8, 8) == pytest.approx(100 * 8 * 8 / (16 * 415))
+    assert config.array_cycles(10, 8, 8) == 4 + 3 * 11 + 10 + 13
+    assert config.array_cycles(100, 8, 8) == 4 + 3 * 100 + 100 + 13
+    assert config.utilization(100, 8, 8) == pytest.approx(100 * 8 * 8 / (16 * 417))
 
 
 def test_os_cycle_model_hand_computed():
     config = GemmConfig(rows=4, cols=2, dataflow="os")
-    # One tile of 4 x 2 outputs, K = 9: 9 slices, latency 9, then 3 more rows.
-    assert config.array_cycles(4, 9, 2) == 9 + 9 + 3
+    # One tile of 4 x 2 outputs, K = 9: 9 slices, latency 11, then 3 more rows.
+    assert config.array_cycles(4, 9, 2) == 9 + 11 + 3
     # M = 8, N = 4: 4 tiles; K = 2 < rows, so tiles start every 4 cycles.
     assert config.tiles(8, 2, 4) == 4
-    assert config.array_cycles(8, 2, 4) == 3 * 4 + 2 + 9 + 3
+    assert config.array_cycles(8, 2, 4) == 3 * 4 + 2 + 11 + 3
     with pytest.raises(ValueError, match="tiles.m=0 is out of range"):
         config.array_cycles(0, 2, 4)

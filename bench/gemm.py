@@ -1,0 +1,141 @@
+"""Tensor-engine figures: FPGA cost and fmax per array (nextpnr), peak GOPS at that fmax, MAC
+utilization of the tiled engine on transformer-layer GEMM shapes (measured in amaranth.sim and
+compared with the analytic model), and simulation speed.
+
+    python -m bench.gemm --quick          # one build, small simulated shapes
+    python -m bench.gemm                  # every array of the table (builds take minutes each)
+
+Build results are cached in build/bench/gemm-builds.json (keyed by config, board and target);
+the figures go to build/bench/gemm.json with a plot of utilization vs shape beside it.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hw.gemm.config import GemmConfig
+
+
+#: (name, config params, board, target MHz).
+ARRAYS = [
+    ("int8 4x4 ws", {"rows": 4, "cols": 4}, "ulx3s-25f", 200),
+    ("int8 8x8 ws", {"rows": 8, "cols": 8}, "ulx3s-45f", 200),
+    ("int8 8x8 os", {"rows": 8, "cols": 8, "dataflow": "os"}, "ulx3s-45f", 200),
+    ("int8 4x4 os", {"rows": 4, "cols": 4, "dataflow": "os"}, "ulx3s-25f", 200),
+    ("int8 16x16 ws", {"rows": 16, "cols": 16}, "ulx3s-85f", 200),
+    ("int8 16x16 os", {"rows": 16, "cols": 16, "dataflow": "os"}, "ulx3s-85f", 200),
+    ("W2A8 16x16 ws lut", {"rows": 16, "cols": 16, "weight_bits": 2}, "ulx3s-25f", 125),
+]
+QUICK_ARRAYS = ("int8 8x8 ws",)
+
+#: GEMM shapes (M, K, N) of a small transformer block (d=64, ff=256) at a few token counts:
+#: QKV projection, attention output, FFN up and down.
+def _layer_shapes(tokens, d=64, ff=256):
+    return [(tokens, d, 3 * d), (tokens, d, d), (tokens, d, ff), (tokens, ff, d)]
+
+
+def _build(name, params, board_name, freq, cache, out_root):
+    from boards import get_board
+    from hw.flow import build_bitstream
+    from hw.registry import get_design
+    key = json.dumps([params, board_name, freq], sort_keys=True)
+    if key not in cache:
+        config = GemmConfig(**params)
+        report = build_bitstream(get_design("systolic-array"), config, get_board(board_name),
+                                 out_dir=out_root / name.replace(" ", "-"), freq_mhz=freq)
+        used = {cell: v["used"] for cell, v in report["utilization"].items()}
+        fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
+        cache[key] = {
+            "array": name, "board": board_name, "target_mhz": freq, "fmax_mhz": round(fmax, 1),
+            "LUT": used.get("TRELLIS_COMB", 0), "FF": used.get("TRELLIS_FF", 0),
+            "DSP": used.get("MULT18X18D", 0), "EBR": used.get("DP16KD", 0),
+            "peak_GOPS": round(2 * config.peak_macs_per_cycle * fmax / 1e3, 2),
+        }
+    return cache[key]
+
+
+def _utilization(config, shapes, seed):
+    import torch
+    from sw.gemm import GemmJob, run_engine
+    rows = []
+    gen = torch.Generator().manual_seed(seed)
+    for m, k, n in shapes:
+        job = GemmJob(config, torch.randint(-128, 128, (m, k), generator=gen),
+                      torch.randint(-1, 2, (k, n), generator=gen), 1, 8)
+        _, (cycles,), rate = run_engine([job])
+        rows.append({"shape": [m, k, n], "cycles": cycles,
+                     "model_cycles": config.engine_cycles(m, k, n),
+                     "utilization": round(m * k * n / (config.peak_macs_per_cycle * cycles), 4),
+                     "sim_cycles_per_s": round(rate)})
+    return rows
+
+
+def _plot(curves, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, rows in curves.items():
+        xs = [r["shape"][0] * r["shape"][1] * r["shape"][2] for r in rows]
+        ax.plot(xs, [r["utilization"] for r in rows], "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("GEMM MACs (M*K*N), transformer-layer shapes")
+    ax.set_ylabel("MAC utilization (simulated)")
+    ax.set_ylim(0, 1)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="one build and small simulated shapes")
+    parser.add_argument("--no-build", action="store_true", help="skip the FPGA builds")
+    parser.add_argument("--out", default="build/bench", help="output directory")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_path = out / "gemm-builds.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+
+    builds = []
+    if not args.no_build:
+        arrays = [a for a in ARRAYS if not args.quick or a[0] in QUICK_ARRAYS]
+        for name, params, board, freq in tqdm(arrays, desc="builds", unit="build"):
+            builds.append(_build(name, params, board, freq, cache, out / "gemm"))
+            cache_path.write_text(json.dumps(cache, indent=2) + "\n")
+
+    # Quick: a d=32 block; full: d=64. amaranth.sim runs ~400 engine cycles/s.
+    tokens, d = ((4, 16), 32) if args.quick else ((4, 16, 64), 64)
+    engines = {"4x4 int8": GemmConfig(rows=4, cols=4, a_buffer_depth=4096)}
+    if not args.quick:
+        engines["8x8 int8"] = GemmConfig(rows=8, cols=8, a_buffer_depth=4096)
+    curves = {}
+    for label, config in tqdm(engines.items(), desc="simulation", unit="engine"):
+        shapes = sorted({s for t in tokens for s in _layer_shapes(t, d, 4 * d)},
+                        key=lambda s: s[0] * s[1] * s[2])
+        curves[label] = _utilization(config, shapes, seed=0)
+
+    report = {"builds": builds, "utilization": curves,
+              "generated": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (out / "gemm.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plot(curves, out / "gemm-utilization.png")
+    for b in builds:
+        print(f"{b['array']:>18} on {b['board']}: {b['fmax_mhz']:6.1f} MHz (target "
+              f"{b['target_mhz']}), LUT {b['LUT']}, FF {b['FF']}, DSP {b['DSP']}, "
+              f"EBR {b['EBR']}, peak {b['peak_GOPS']} GOPS")
+    for label, rows in curves.items():
+        for r in rows:
+            print(f"{label} {tuple(r['shape'])}: {r['cycles']} cycles (model "
+                  f"{r['model_cycles']}), utilization {r['utilization']:.1%}, "
+                  f"sim {r['sim_cycles_per_s']} cycles/s")
+    print(f"wrote {out / 'gemm.json'} and {out / 'gemm-utilization.png'}")
+
+
+if __name__ == "__main__":
+    main()
