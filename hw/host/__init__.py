@@ -1,0 +1,1 @@
+"""Host bridge: a UART link carrying a framed protocol onto an on-chip register/memory bus."""
