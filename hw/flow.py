@@ -98,9 +98,23 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
             pll = pll_settings(osc_mhz, freq_mhz)
         except ValueError as e:
             raise BuildError(str(e)) from None
-    core = design.make_core(config)
-    top = PinHarness(core, pll=pll)
     platform = board.platform()
+    if design.board_top is not None:
+        # The design's own top, on real pins; it makes the same PLL from the frequency.
+        sync_hz = pll.output_mhz * 1e6 if pll else board.clock_hz
+        try:
+            top = design.board_top(config, platform, sync_hz)
+        except ValueError as e:
+            raise BuildError(f"{design.name} cannot be built for {board.name}: {e}") from None
+        # The top may adapt the config to the clock (e.g. a baud divisor): report what was built.
+        config = getattr(top, "config", config)
+        harness = {"board_top": True,
+                   "note": f"board top: {getattr(top, 'pins', 'the design uses real pins')}"}
+    else:
+        top = PinHarness(design.make_core(config), pll=pll)
+        harness = {"input_bits": top.input_bits, "output_bits": top.output_bits,
+                   "note": "inputs shift in from one pin; outputs are registered, then XOR-folded "
+                           "in registered 4-input levels to one LED"}
     # --timing-allow-fail: a design that misses its target still gets its achieved fmax reported.
     plan = platform.prepare(top, name="top", nextpnr_opts=f"--report top.nextpnr.json --seed {seed} "
                                                           f"--timing-allow-fail")
@@ -152,8 +166,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "timing_met": all(v["achieved_mhz"] >= v["constraint_mhz"] for v in fmax.values()),
         "peak_throughput": (design.peak_throughput(config, system_fmax * 1e6)
                             if design.peak_throughput else {}),
-        "harness": {"input_bits": top.input_bits, "output_bits": top.output_bits,
-                    "note": "inputs shift in from one pin; outputs are registered, then XOR-folded in registered 4-input levels to one LED"},
+        "harness": harness,
         "tools": {name: {"path": t.path, "origin": t.origin, "version": t.version()}
                   for name, t in tools.items()},
         "seed": seed,

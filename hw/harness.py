@@ -9,10 +9,11 @@ utilization and fmax that nextpnr reports are those of the core (plus the harnes
 states). Paths from and to the harness registers are register to register, like the core's.
 """
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
+from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
-from .lib.ecp5_pll import ECP5ClockDomain
+from .board_io import pin, subsignal_pins
+from .lib.ecp5_pll import ECP5Clocking
 
 
 __all__ = ["PinHarness", "port_bits"]
@@ -31,13 +32,13 @@ def port_bits(component):
     return inputs, outputs
 
 
-def _request(platform, candidates, direction):
+def _first_pin(m, platform, candidates, direction):
     names = {name for name, _number in platform.resources}
     for name, subsignal in candidates:
         if name in names:
-            resource = platform.request(name, 0)
-            pin = getattr(resource, subsignal) if subsignal else resource
-            return pin.i if direction == "i" else pin.o
+            if subsignal:
+                return subsignal_pins(m, platform, name, **{subsignal: direction})[subsignal]
+            return pin(m, platform, name, direction)
     raise ValueError(f"board has none of the pins the harness uses: "
                      + ", ".join(name for name, _ in candidates))
 
@@ -65,11 +66,12 @@ class PinHarness(Elaboratable):
         m.submodules.core = self.core
 
         # The oscillator pin carries its board constraint; nextpnr derives a PLL output's.
-        clk = platform.request(platform.default_clk, 0).i
-        m.submodules.clocking = ECP5ClockDomain(clk, self.pll)
+        clk = pin(m, platform, platform.default_clk, "i")
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clocking = ECP5Clocking(clk, self.pll)
 
-        serial_in = _request(platform, _INPUT_PINS, "i")
-        led = _request(platform, _OUTPUT_PINS, "o")
+        serial_in = _first_pin(m, platform, _INPUT_PINS, "i")
+        led = _first_pin(m, platform, _OUTPUT_PINS, "o")
 
         inputs, outputs = port_bits(self.core)
         if inputs:

@@ -37,12 +37,21 @@ class Design:
         ``peak_throughput(config, fmax_hz) -> dict`` of named peak figures at that clock
         (e.g. ``{"MAC/s": ...}``); ``None`` when the design has no natural throughput figure
         beyond transfers per second.
+    board_top : callable or None
+        ``board_top(config, platform, clock_hz) -> Elaboratable``: a top that puts the core on the
+        board's real pins (e.g. a UART) and makes the ``sync`` domain itself, from the platform's
+        default oscillator, through a PLL when ``clock_hz`` differs from the oscillator's. The
+        flow builds it instead of :class:`hw.harness.PinHarness`; ``clock_hz`` is the actual
+        ``sync`` frequency (PLL output or oscillator). It raises ``ValueError`` when the board
+        lacks the pins it needs. Its optional ``pins`` attribute (str) names the pins it uses,
+        for the report. ``None``: the design is built in a :class:`~hw.harness.PinHarness`.
     """
     name: str
     summary: str
     config_cls: type
     make_core: Callable
     peak_throughput: Callable | None = None
+    board_top: Callable | None = None
 
 
 _registry: dict[str, Design] = {}

@@ -1,6 +1,7 @@
 """Registers the host bridge as a buildable design."""
 
 from ..registry import Design, register
+from .board_top import host_board_top
 from .bridge import HostBridge
 from .config import CMD_WRITE_BLOCK, HostConfig
 
@@ -19,4 +20,5 @@ register(Design(
     config_cls=HostConfig,
     make_core=lambda config: HostBridge(config=config),
     peak_throughput=_peak_throughput,
+    board_top=host_board_top,
 ))

@@ -3,11 +3,11 @@ frequency is requested."""
 
 import dataclasses
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib.cdc import ResetSynchronizer
 
 
-__all__ = ["PLLSettings", "pll_settings", "ECP5ClockDomain"]
+__all__ = ["PLLSettings", "pll_settings", "ECP5Clocking"]
 
 # Limits of the EHXPLLL (Lattice TN1263, as used by Project Trellis' ecppll).
 _PFD_MHZ = (3.125, 400.0)
@@ -64,8 +64,9 @@ def pll_settings(input_mhz, output_mhz):
     return best
 
 
-class ECP5ClockDomain(Elaboratable):
-    """Builds a ``sync`` domain, with a reset, from a board oscillator.
+class ECP5Clocking(Elaboratable):
+    """Drives the ``sync`` domain, clock and reset, from a board oscillator; the top defines
+    the domain (Amaranth 0.6 drops domains defined below where they are used).
 
     With ``pll`` settings the clock comes from an EHXPLLL and the domain is held in reset until
     the PLL locks; without, the oscillator clocks the domain directly. Either way the reset is
@@ -80,7 +81,6 @@ class ECP5ClockDomain(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.domains.sync = ClockDomain("sync")
         if self.pll is None:
             m.d.comb += ClockSignal("sync").eq(self.clk_in)
             m.submodules.reset_sync = ResetSynchronizer(Const(0), domain="sync")

@@ -100,3 +100,17 @@ def test_pll_exact_when_possible():
 def test_pll_rejects_impossible_frequencies(output_mhz):
     with pytest.raises(ValueError, match=r"freq=.* MHz is out of range"):
         pll_settings(25, output_mhz)
+
+
+@pytest.mark.parametrize("name", ["ulx3s-25f", "orangecrab-25f", "ecpix5-45", "versa-ecp5"])
+def test_harness_prepares_on_each_pin_variant_without_deprecated_api(name):
+    """Button/LED, button/RGB LED, UART RX/RGB LED and switch/LED boards; PLL on and off."""
+    import warnings
+
+    from hw.harness import PinHarness
+    from hw.lib.stream import StreamFIFO
+    board = boards.get_board(name)
+    for pll in (None, pll_settings(board.clock_hz / 1e6, 60)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            board.platform().prepare(PinHarness(StreamFIFO(8, depth=4), pll=pll), name="top")
