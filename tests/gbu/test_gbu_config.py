@@ -1,0 +1,72 @@
+"""GBUConfig: validation, thresholds as implemented, parameter parsing, analytic cycles."""
+
+import pytest
+
+from hw.gbu.config import GBUConfig
+from hw.lib.config import SQ, UQ
+
+
+def test_defaults_and_thresholds():
+    cfg = GBUConfig()
+    assert cfg.tile == 16 and cfg.dataflow == "irss"
+    # 1/255 * 2**16 = 257.004 -> 257; an opacity of exactly 1/255 quantizes to the same 257.
+    assert cfg.alpha_min_raw == 257
+    assert cfg.alpha_max_raw == round(0.99 * 2 ** 16)
+    assert cfg.t_min_raw == round(1e-4 * 2 ** 24) == 1678
+    table = cfg.exp_table
+    assert len(table) == 2 ** cfg.exp_addr_bits + 1 and table[0] == 1 << 16
+    assert all(x >= y for x, y in zip(table, table[1:]))
+    logs = cfg.log_table
+    assert logs[0] is None and logs[-1] is not None
+    # The bound for full opacity is at least ln(255) + 1/8 in p0_format.
+    assert logs[-1] / 2 ** cfg.p0_format.f_bits >= 5.5413 + 0.125
+
+
+def test_roundtrip():
+    cfg = GBUConfig(lanes=8, dataflow="naive", acc_format=SQ(6, 32), exp_interp=False, bg_g=7)
+    assert GBUConfig.from_dict(cfg.to_dict()) == cfg
+    assert GBUConfig.from_params({"lanes": "2", "conic_format": "SQ(4, 26)"}).lanes == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lanes": 0}, "lanes=0"),
+    ({"lanes": 17}, "lanes=17"),
+    ({"tile": 8}, "tile=8"),
+    ({"dataflow": "tiled"}, "dataflow"),
+    ({"rounding": "up"}, "rounding"),
+    ({"conic_format": UQ(3, 28)}, "conic_format.*signed"),
+    ({"alpha_format": SQ(2, 16)}, "alpha_format.*unsigned"),
+    ({"acc_format": SQ(6, 20)}, "acc_format.*fraction bits"),
+    ({"p0_format": SQ(3, 24)}, "p0_format.*integer bits"),
+    ({"coord_format": SQ(40, 20)}, "coord_format.*wide"),
+    ({"alpha_format": UQ(1, 6)}, "1/255"),
+    ({"t_format": UQ(1, 12)}, "1e-4"),
+    ({"bg_r": -1}, "bg_r"),
+    ({"bg_b": 1 << 16}, "bg_b"),
+    ({"exp_addr_bits": 2}, "exp_addr_bits"),
+    ({"exp_interp": 1}, "exp_interp"),
+    ({"color_format": UQ(2, 30), "t_format": UQ(1, 40)}, "too wide"),
+])
+def test_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GBUConfig(**kwargs)
+
+
+def test_param_errors():
+    with pytest.raises(ValueError, match="no parameter"):
+        GBUConfig.from_params({"lane": "2"})
+    with pytest.raises(ValueError, match="not a fixed-point format"):
+        GBUConfig.from_params({"acc_format": "Q6.30"})
+
+
+def test_cycle_model():
+    cfg = GBUConfig(lanes=4)
+    work = list(range(16))
+    # Lane 3 holds rows 3, 7, 11, 15.
+    assert cfg.irss_tile_cycles(work) == 3 + 7 + 11 + 15
+    assert GBUConfig(lanes=16).irss_tile_cycles(work) == 15
+    assert GBUConfig(lanes=1).irss_tile_cycles(work) == sum(work)
+    assert cfg.naive_tile_cycles(10) == 4 * 16 * 10
+    assert GBUConfig(lanes=5).naive_tile_cycles(1) == 4 * 16
+    with pytest.raises(ValueError, match="16 rows"):
+        cfg.irss_tile_cycles([1, 2])
