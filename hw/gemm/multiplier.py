@@ -58,6 +58,12 @@ class Multiplier(wiring.Component):
         same registers around ``*``. ``lut``: :func:`lut_partial_products` between the operand
         registers and the first product register (which holds the two halves), their sum
         between it and the second; no DSP.
+    b_reset : Value or None
+        ECP5 DSP only, for callers that track validity themselves: when given, the DSP's ``b``
+        register is reset by this (e.g. a local, delayed copy of the reset) instead of the
+        domain reset, and the ``a`` register and both product registers are not reset at all,
+        so that no global reset net reaches the DSP. Ignored elsewhere (simulation keeps the
+        reset of every register).
 
     Interface attributes
     --------------------
@@ -78,7 +84,7 @@ class Multiplier(wiring.Component):
         For a width out of range or an unknown ``kind``, naming the parameter.
     """
 
-    def __init__(self, *, a_bits, b_bits, kind="dsp"):
+    def __init__(self, *, a_bits, b_bits, kind="dsp", b_reset=None):
         check_choice("kind", kind, MULTIPLIER_KINDS, owner="Multiplier")
         check_int("a_bits", a_bits, min=2, max=_DSP_WIDTH, owner="Multiplier")
         check_int("b_bits", b_bits, min=2,
@@ -86,6 +92,7 @@ class Multiplier(wiring.Component):
         self._a_bits = a_bits
         self._b_bits = b_bits
         self._kind = kind
+        self._b_reset = b_reset
         super().__init__({
             "a": In(signed(a_bits)),
             "b": In(signed(b_bits)),
@@ -137,8 +144,15 @@ class Multiplier(wiring.Component):
                 product = Signal(signed(width))
                 with m.If(self.p_en):
                     m.d.sync += product.eq(a_reg * b_reg)
-        with m.If(self.p_en):
-            m.d.sync += self.p.eq(product)
+        if self._b_reset is not None and self._kind == "dsp" and _is_ecp5(platform):
+            # Fabric product register without reset, right after the DSP output register.
+            p_reg = Signal.like(self.p, reset_less=True)
+            with m.If(self.p_en):
+                m.d.sync += p_reg.eq(product)
+            m.d.comb += self.p.eq(p_reg)
+        else:
+            with m.If(self.p_en):
+                m.d.sync += self.p.eq(product)
         return m
 
     def _mult18x18d(self, m):
@@ -148,6 +162,7 @@ class Multiplier(wiring.Component):
         p = Signal(2 * _DSP_WIDTH)
         m.d.comb += [a.eq(self.a), b.eq(self.b)]
         zero = Const(0, 1)
+        local = self._b_reset is not None
         ports = {
             **{f"i_A{n}": a[n] for n in range(_DSP_WIDTH)},
             **{f"i_B{n}": b[n] for n in range(_DSP_WIDTH)},
@@ -157,13 +172,16 @@ class Multiplier(wiring.Component):
             "i_SOURCEA": zero, "i_SOURCEB": zero,
             "i_CLK0": ClockSignal(), "i_CLK1": zero, "i_CLK2": zero, "i_CLK3": zero,
             "i_CE0": self.a_en, "i_CE1": self.b_en, "i_CE2": self.p_en, "i_CE3": zero,
-            "i_RST0": ResetSignal(), "i_RST1": zero, "i_RST2": zero, "i_RST3": zero,
+            "i_RST0": self._b_reset if local else ResetSignal(), "i_RST1": zero, "i_RST2": zero, "i_RST3": zero,
         }
         m.submodules.dsp = Instance(
             "MULT18X18D",
-            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+            # With a local reset, RST1 (tied low) leaves the A and output registers unreset.
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0",
+            p_REG_INPUTA_RST="RST1" if local else "RST0",
             p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE1", p_REG_INPUTB_RST="RST0",
-            p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE2", p_REG_OUTPUT_RST="RST0",
+            p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE2",
+            p_REG_OUTPUT_RST="RST1" if local else "RST0",
             p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
             p_RESETMODE="SYNC", p_GSR="DISABLED",
             **ports)

@@ -15,7 +15,7 @@ enables left are local ones that travel with the data (the weight swap flag) or 
 from a register (the weight load strobe).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,17 +40,18 @@ def _check_config(owner, config, dataflow=None):
     return config
 
 
-def _register(m, value, name):
-    """``value`` one cycle later."""
-    reg = Signal.like(value, name=name)
+def _register(m, value, name, reset_less=False):
+    """``value`` one cycle later. Data registers whose contents only matter while a valid bit
+    says so are ``reset_less``: the reset net then reaches control flip-flops only."""
+    reg = Signal.like(value, name=name, reset_less=reset_less)
     m.d.sync += reg.eq(value)
     return reg
 
 
-def _delay(m, value, cycles, name):
+def _delay(m, value, cycles, name, reset_less=False):
     """``value`` ``cycles`` cycles later (a chain of registers; ``value`` itself for 0)."""
     for n in range(cycles):
-        value = _register(m, value, f"{name}_d{n}")
+        value = _register(m, value, f"{name}_d{n}", reset_less)
     return value
 
 
@@ -106,12 +107,19 @@ class _ArrayBase(wiring.Component):
         spend = Signal(name="spend")
         spent = _register(m, spend, "spent")
         returned = _register(m, self.c.valid & self.c.ready, "returned")
-        m.d.sync += credits.eq(credits - Mux(spent, amount, 0) + returned)
-        return Mux(spent, credits >= 2 * amount, credits >= amount), spend
+        credits_next = Signal.like(credits, name="credits_next")
+        m.d.comb += credits_next.eq(credits - Mux(spent, amount, 0) + returned)
+        m.d.sync += credits.eq(credits_next)
+        # ``ok`` is itself a flip-flop, loaded with the value the comparison will have next
+        # cycle, so that the ``ready`` it feeds is one LUT away from registers.
+        ok = Signal(init=1, name="credits_ok")
+        m.d.sync += ok.eq(Mux(spend, credits_next >= 2 * amount, credits_next >= amount))
+        return ok, spend
 
-    def _multiplier(self, m, name):
+    def _multiplier(self, m, name, b_reset=None):
         cfg = self._config
-        mul = Multiplier(a_bits=cfg.act_bits, b_bits=cfg.weight_bits, kind=cfg.multiplier_kind)
+        mul = Multiplier(a_bits=cfg.act_bits, b_bits=cfg.weight_bits, kind=cfg.multiplier_kind,
+                         b_reset=b_reset)
         m.submodules[name] = mul
         return mul
 class WeightStationaryArray(_ArrayBase):
@@ -190,40 +198,59 @@ class WeightStationaryArray(_ArrayBase):
         # The data registers load every cycle; the valid and swap bits say what they hold.
         valid_in = _register(m, accept, "valid_in")
         swap_in = _register(m, accept & self.a.payload.swap, "swap_in")
-        acts_in = [_register(m, self.a.payload.data[k], f"act_in_{k}") for k in range(rows)]
+        acts_in = [_register(m, self.a.payload.data[k], f"act_in_{k}")
+                   for k in range(rows)]
 
-        shadow = [[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}") for n in range(cols)]
+        shadow = [[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}")
+                   for n in range(cols)]
                   for k in range(rows)]
         loaded = Signal(range(rows + 1))
         # Cycles until the swap wave has passed the last PE, (rows - 1, cols - 1): the shadows
         # must hold still until then.
         sweeping = Signal(range(rows + cols))
-        m.d.comb += [
-            shadow_full.eq(loaded == rows),
-            self.w.ready.eq(~shadow_full & (sweeping == 0)),
+        # `shadow_full` and `w.ready` are flip-flops loaded with the values the comparisons on
+        # `loaded` and `sweeping` will have next cycle: the handshakes are one LUT from
+        # registers, and no counter feeds its own enable through a far-away `valid`.
+        w_ready = Signal(init=1, name="w_ready")
+        m.d.comb += self.w.ready.eq(w_ready)
+        w_fire = self.w.valid & w_ready
+        swap_accept = accept & self.a.payload.swap
+        loaded_next = Signal.like(loaded, name="loaded_next")
+        sweeping_next = Signal.like(sweeping, name="sweeping_next")
+        with m.If(swap_accept):
+            m.d.comb += [loaded_next.eq(0), sweeping_next.eq(rows + cols - 2)]
+        with m.Else():
+            m.d.comb += [
+                loaded_next.eq(Mux(w_fire, loaded + 1, loaded)),
+                sweeping_next.eq(Mux(sweeping != 0, sweeping - 1, 0)),
+            ]
+        m.d.sync += [
+            loaded.eq(loaded_next),
+            sweeping.eq(sweeping_next),
+            shadow_full.eq(loaded_next == rows),
+            w_ready.eq((loaded_next != rows) & (sweeping_next == 0)),
         ]
         # A weight row is staged in a register and shifted into the shadows one cycle later,
         # so that the shift enable of every shadow register is a flip-flop, not valid & ready.
         w_stage = _register(m, self.w.payload, "w_stage")
-        w_load = _register(m, self.w.valid & self.w.ready, "w_load")
-        with m.If(self.w.valid & self.w.ready):
-            m.d.sync += loaded.eq(loaded + 1)
+        w_load = _register(m, w_fire, "w_load")
         with m.If(w_load):
             # Rows enter at the bottom and move up, so the first row sent ends in row 0.
             for k in range(rows):
                 m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
                              for n in range(cols)]
-        with m.If(accept & self.a.payload.swap):
-            m.d.sync += [loaded.eq(0), sweeping.eq(rows + cols - 2)]
-        with m.Elif(sweeping != 0):
-            m.d.sync += sweeping.eq(sweeping - 1)
 
+        # The DSPs' weight registers are reset by a chain of reset-less flip-flops, one per row,
+        # row k reset k + 1 cycles late (well before a swap can reach it, `rows` weight loads
+        # after reset), rather than by the global reset net spanning the whole array.
+        row_reset = ResetSignal()
         psums = [Const(0, signed(cfg.psum_bits))] * cols
         for k in range(rows):
+            row_reset = _register(m, row_reset, f"dsp_reset_{k}", True)
             act = _delay(m, acts_in[k], k, f"act_{k}")
             swap = _delay(m, swap_in, k, f"swap_{k}")
             for n in range(cols):
-                mul = self._multiplier(m, f"pe_{k}_{n}")
+                mul = self._multiplier(m, f"pe_{k}_{n}", b_reset=row_reset)
                 m.d.comb += [
                     mul.a.eq(act), mul.b.eq(shadow[k][n]),
                     mul.a_en.eq(1), mul.b_en.eq(swap), mul.p_en.eq(1),
