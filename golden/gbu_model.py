@@ -332,9 +332,11 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
                       cycles=cfg.tile_cycles(row_evals_l), decisions=decisions)
 
 
-def render_gbu(cfg, splats, tiles, *, record_decisions=False):
+def render_gbu(cfg, splats, tiles, *, record_decisions=False, progress=None):
     """Run the GBU model over every tile of ``tiles`` (:class:`golden.splat_binning.TileLists`,
     16x16 tiles) for ``splats`` (:class:`golden.splat_preprocess.Splats2D`).
+
+    ``progress``, if given, wraps the iterable of tile indices (``tqdm.tqdm`` for example).
 
     Returns
     -------
@@ -351,7 +353,7 @@ def render_gbu(cfg, splats, tiles, *, record_decisions=False):
     nb = torch.zeros_like(Traw)
     nc = torch.zeros_like(Traw)
     py, px = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
-    for t in range(gx * gy):
+    for t in (progress or iter)(range(gx * gy)):
         X, Y = (t % gx) * tile, (t // gx) * tile
         inside = ((px + X < W) & (py + Y < H)).reshape(-1)
         ids = tiles.ids[int(tiles.offsets[t]):int(tiles.offsets[t + 1])]

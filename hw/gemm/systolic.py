@@ -19,14 +19,14 @@ from amaranth.hdl import Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..lib.stream import StreamFIFO
+from ..lib.stream import CreditFIFO
 from .config import MULTIPLIER_LATENCY, GemmConfig
 from .multiplier import Multiplier
 
 
 __all__ = ["SystolicArray", "WeightStationaryArray", "OutputStationaryArray"]
 
-#: Cycles the output queue (:class:`~hw.lib.stream.StreamFIFO`) adds between the last PE stage
+#: Cycles the output queue (:class:`~hw.lib.stream.CreditFIFO`) adds between the last PE stage
 #: and the ``c`` port.
 _QUEUE_LATENCY = 2
 
@@ -81,7 +81,7 @@ class _ArrayBase(wiring.Component):
 
     def _output_queue(self, m, lane_shape, out_valid, lanes):
         """The output queue, fed with ``lanes`` (one per column) where ``out_valid``."""
-        m.submodules.queue = queue = StreamFIFO(
+        m.submodules.queue = queue = CreditFIFO(
             data.ArrayLayout(lane_shape, self._config.cols), depth=self.queue_depth)
         m.d.comb += [
             queue.i.valid.eq(out_valid),

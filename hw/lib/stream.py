@@ -1,18 +1,20 @@
-"""Stream plumbing: a register slice that breaks timing paths, and a FIFO built on block RAM.
+"""Stream plumbing: a register slice that breaks timing paths, a FIFO built on block RAM, and a
+FIFO for writers that count credits.
 
-Both blocks carry an :class:`amaranth.lib.stream.Signature` stream from ``i`` to ``o``: a transfer
+All three carry an :class:`amaranth.lib.stream.Signature` stream from ``i`` to ``o``: a transfer
 happens on a cycle where ``valid & ready``; the payload is passed through bit for bit, in order,
 with no drop and no duplicate, whatever the valid/ready pattern on either side.
 """
 
-from amaranth.hdl import Module, Shape, Signal
+from amaranth.hdl import Module, Mux, Shape, Signal
 from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import check_int
 
 
-__all__ = ["SkidBuffer", "StreamFIFO"]
+__all__ = ["SkidBuffer", "StreamFIFO", "CreditFIFO"]
 
 
 def _check_payload_shape(owner, payload_shape):
@@ -175,4 +177,90 @@ class StreamFIFO(wiring.Component):
             self.level.eq(queue.level),
         ]
 
+        return m
+
+
+class CreditFIFO(wiring.Component):
+    """First-in, first-out queue for a writer that never overflows it (it holds a credit per
+    free entry), so its write side has no full check.
+
+    In :class:`StreamFIFO` the memory's write enable is ``i.valid & (level != depth)``: the
+    level compare sits between the write strobe and every storage cell, and that path limited an
+    8x8 systolic array's output queue to 190 MHz on an ECP5-45F. Here the write enable is
+    ``i.valid`` itself, straight from the writer's register to the storage.
+
+    Parameters
+    ----------
+    payload_shape : :class:`~amaranth.hdl.ShapeLike`
+        Shape of the stream payload.
+    depth : :class:`int`
+        Number of items the writer may have in the queue at once (transferred on ``i`` and not
+        yet on ``o``), at least 1.
+
+    Interface attributes
+    --------------------
+    i : ``In(stream.Signature(payload_shape))``
+        Items to enqueue. ``i.ready`` is always high: the writer must not send an item while
+        ``depth`` are held, or the oldest unread one is overwritten.
+    o : ``Out(stream.Signature(payload_shape))``
+        The same items, in the same order. ``o.valid`` and ``o.payload`` are register outputs.
+
+    Latency is 2 cycles from ``i`` to ``o`` on an empty queue, throughput one transfer per
+    cycle, as for :class:`StreamFIFO` with ``depth >= 3``.
+    """
+
+    def __init__(self, payload_shape, *, depth):
+        self._payload_shape = _check_payload_shape("CreditFIFO", payload_shape)
+        self._depth = check_int("depth", depth, min=1, owner="CreditFIFO")
+        super().__init__({
+            "i": In(stream.Signature(payload_shape, always_ready=True)),
+            "o": Out(stream.Signature(payload_shape)),
+        })
+
+    @property
+    def payload_shape(self):
+        """Shape of the payload carried by ``i`` and ``o``."""
+        return self._payload_shape
+
+    @property
+    def depth(self):
+        """Number of items the writer may have in the queue."""
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+
+        def advance(pointer):
+            return Mux(pointer == depth - 1, 0, pointer + 1)
+
+        m.submodules.storage = storage = Memory(shape=self._payload_shape, depth=depth, init=[])
+        write = storage.write_port()
+        # Not transparent: an item is read at the earliest in the cycle after its write.
+        read = storage.read_port()
+        write_addr = Signal(range(depth))
+        read_addr = Signal(range(depth))
+        m.d.comb += [write.addr.eq(write_addr), write.data.eq(self.i.payload),
+                     write.en.eq(self.i.valid)]
+        with m.If(self.i.valid):
+            m.d.sync += write_addr.eq(advance(write_addr))
+
+        # Items in storage not yet read into the output register, and whether there are any:
+        # a flip-flop loaded with both outcomes of this cycle's fetch compared in advance, so
+        # that ``fetch`` is one LUT from registers and ``o.ready``.
+        stored = Signal(range(depth + 1))
+        any_stored = Signal()
+        fetch = Signal()
+        m.d.comb += [
+            fetch.eq(any_stored & (~self.o.valid | self.o.ready)),
+            read.addr.eq(read_addr), read.en.eq(fetch),
+            self.o.payload.eq(read.data),
+        ]
+        arriving = stored + self.i.valid
+        m.d.sync += [stored.eq(arriving - fetch),
+                     any_stored.eq(Mux(fetch, arriving >= 2, arriving >= 1))]
+        with m.If(fetch):
+            m.d.sync += [read_addr.eq(advance(read_addr)), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
         return m
