@@ -121,6 +121,9 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
     plan.extract(str(out_dir))
     (out_dir / "config.json").write_text(json.dumps(
         {"design": design.name, **json.loads(config.to_json())}, indent=2) + "\n")
+    outputs = design.outputs(config) if design.outputs else {}
+    for name, content in outputs.items():
+        (out_dir / name).write_text(json.dumps(content, indent=2) + "\n")
 
     commands = json.loads((out_dir / "build_top.json").read_text())["commands"]
     step_times = {}
@@ -173,7 +176,8 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "wall_time_s": {"total": round(time.monotonic() - started, 2),
                         **{k: round(v, 2) for k, v in step_times.items()}},
         "artifacts": {"bitstream": "top.bit", "nextpnr_report": "top.nextpnr.json",
-                      "config": "config.json", "logs": [f"{s}.log" for s in step_times]},
+                      "config": "config.json", "logs": [f"{s}.log" for s in step_times],
+                      **({"outputs": sorted(outputs)} if outputs else {})},
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -1,12 +1,12 @@
-"""Stream payloads as the integers a cocotb testbench drives and reads: Amaranth's own layout
-packing (``Layout.const``), so nested struct and array layouts with signed fields pack exactly as
+"""Stream payloads as the integers a cocotb testbench or the host drives and reads: Amaranth's
+own layout packing (``Layout.const``), so nested struct and array layouts with signed fields pack exactly as
 the emitted Verilog flattens them, with no hand-written bit offsets to keep in step."""
 
 from amaranth.hdl import Const, Shape
 from amaranth.lib import data
 
 
-__all__ = ["pack", "pack_all"]
+__all__ = ["pack", "pack_all", "unpack"]
 
 
 def pack(shape, value):
@@ -21,3 +21,12 @@ def pack(shape, value):
 def pack_all(shape, values):
     """:func:`pack` of every item of ``values``."""
     return [pack(shape, value) for value in values]
+
+
+def unpack(shape, value):
+    """The payload bits ``value`` read as ``shape``: a :class:`amaranth.lib.data.Const` view for
+    a layout (fields by name or index, signed and enum fields decoded), an int otherwise."""
+    if isinstance(shape, data.Layout):
+        return data.Const(shape, value)
+    shape = Shape.cast(shape)
+    return Const(value, shape).value

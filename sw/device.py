@@ -350,18 +350,22 @@ class SimTransport:
     Parameters
     ----------
     config : HostConfig
-        The bridge to simulate; default :data:`SIM_CONFIG`.
+        The link to simulate; default :data:`SIM_CONFIG`.
+    core : wiring.Component or None
+        The gateware behind the pins (``rx`` and ``tx`` ports), e.g. a :class:`hw.soc.soc.SoC`
+        whose ``config.host`` is ``config``; default a :class:`~hw.host.bridge.HostBridge` of
+        ``config``.
     """
 
     latency = 0.0
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, *, core=None):
         from amaranth.sim import Simulator
         from hw.host.bridge import HostBridge
         self.config = SIM_CONFIG if config is None else config
         self.baud = self.config.clock_hz / self.config.divisor
         self._period = 1 / self.config.clock_hz
-        self.dut = dut = HostBridge(config=self.config)
+        self.dut = dut = HostBridge(config=self.config) if core is None else core
         self._to_rx = collections.deque()     # levels to drive, one per cycle
         self._received = collections.deque()  # decoded bytes
         self.cycles = 0

@@ -2,6 +2,7 @@
 
 from ..registry import Design, register
 from .config import GemmConfig
+from .dot_product import DotProductEngine
 from .systolic import SystolicArray
 
 
@@ -16,5 +17,15 @@ register(Design(
     summary="rows x cols systolic MAC array, weight- or output-stationary, int8/int4/int2 weights",
     config_cls=GemmConfig,
     make_core=lambda config: SystolicArray(config=config),
+    peak_throughput=_peak_throughput,
+))
+
+
+register(Design(
+    name="dot-product",
+    summary="rows x cols multiplier-adder-tree dot-product engine, weight-stationary, "
+            "int8/int4/int2 weights",
+    config_cls=GemmConfig,
+    make_core=lambda config: DotProductEngine(config=config),
     peak_throughput=_peak_throughput,
 ))

@@ -98,22 +98,32 @@ class _ArrayBase(wiring.Component):
 
         Returns ``(ok, spend)``: ``ok`` is high while ``amount`` credits are free; the caller
         drives ``spend`` high to take them. Spends and returns (``c`` transfers) are registered
-        before they are counted, so that the counter's adder hangs off flip-flops, not off
-        ``valid & ready`` (that path limited an 8x8 array to 164 MHz); ``ok`` allows for a spend
-        still in its register.
+        before they are counted, so that the count hangs off flip-flops, not off ``valid &
+        ready`` (that path limited an 8x8 array to 164 MHz). The count is a thermometer code (bit
+        ``k``: more than ``k`` credits free), so a spend or a return is a shift, one LUT from the
+        neighbouring bits, with no adder or comparator (a binary counter and its compare were
+        the critical path near 190 MHz on an ECP5-45F). ``ok`` allows for a spend still in its
+        register.
         """
         depth = self.queue_depth
-        credits = Signal(range(depth + 1), init=depth, name="credits")
+        free = Signal(depth, init=(1 << depth) - 1, name="credits")
         spend = Signal(name="spend")
         spent = _register(m, spend, "spent")
         returned = _register(m, self.c.valid & self.c.ready, "returned")
-        credits_next = Signal.like(credits, name="credits_next")
-        m.d.comb += credits_next.eq(credits - Mux(spent, amount, 0) + returned)
-        m.d.sync += credits.eq(credits_next)
-        # ``ok`` is itself a flip-flop, loaded with the value the comparison will have next
-        # cycle, so that the ``ready`` it feeds is one LUT away from registers.
+        free_next = Signal.like(free, name="credits_next")
+        with m.If(spent & returned):
+            m.d.comb += free_next.eq(free >> (amount - 1))
+        with m.Elif(spent):
+            m.d.comb += free_next.eq(free >> amount)
+        with m.Elif(returned):
+            m.d.comb += free_next.eq((free << 1) | 1)
+        with m.Else():
+            m.d.comb += free_next.eq(free)
+        m.d.sync += free.eq(free_next)
+        # ``ok`` is itself a flip-flop, loaded with the value the check will have next cycle, so
+        # that the ``ready`` it feeds is one LUT away from registers.
         ok = Signal(init=1, name="credits_ok")
-        m.d.sync += ok.eq(Mux(spend, credits_next >= 2 * amount, credits_next >= amount))
+        m.d.sync += ok.eq(Mux(spend, free_next[2 * amount - 1], free_next[amount - 1]))
         return ok, spend
 
     def _multiplier(self, m, name, b_reset=None):

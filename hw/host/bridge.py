@@ -12,7 +12,7 @@ from .protocol import HostProtocol
 from .uart import UARTRx, UARTTx
 
 
-__all__ = ["DemoTarget", "HostBridge"]
+__all__ = ["DemoTarget", "HostBridge", "add_host_link"]
 
 
 class DemoTarget(wiring.Component):
@@ -80,16 +80,23 @@ class HostBridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        config = self._config
-        m.submodules.uart_rx = uart_rx = UARTRx(divisor=config.divisor)
-        m.submodules.uart_tx = uart_tx = UARTTx(divisor=config.divisor)
-        m.submodules.protocol = protocol = HostProtocol(
-            regions=config.address_map, max_words=config.max_words,
-            idle_timeout_cycles=config.idle_timeout_cycles,
-            bus_timeout_cycles=config.bus_timeout_cycles)
-        m.submodules.target = target = DemoTarget(config=config)
-        m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
-        wiring.connect(m, uart_rx.o, protocol.i)
-        wiring.connect(m, protocol.o, uart_tx.i)
+        protocol = add_host_link(m, self._config, self._config.address_map, self.rx, self.tx)
+        m.submodules.target = target = DemoTarget(config=self._config)
         wiring.connect(m, protocol.bus, target.bus)
         return m
+
+
+def add_host_link(m, config, regions, rx, tx):
+    """Add ``UARTRx -> HostProtocol -> UARTTx`` for ``config`` (a :class:`HostConfig`) to
+    ``m`` on the pins ``rx`` and ``tx``, decoding the bus ``regions``; return the protocol
+    engine, whose ``bus`` the caller connects to its peripherals."""
+    m.submodules.uart_rx = uart_rx = UARTRx(divisor=config.divisor)
+    m.submodules.uart_tx = uart_tx = UARTTx(divisor=config.divisor)
+    m.submodules.protocol = protocol = HostProtocol(
+        regions=regions, max_words=config.max_words,
+        idle_timeout_cycles=config.idle_timeout_cycles,
+        bus_timeout_cycles=config.bus_timeout_cycles)
+    m.d.comb += [uart_rx.rx.eq(rx), tx.eq(uart_tx.tx)]
+    wiring.connect(m, uart_rx.o, protocol.i)
+    wiring.connect(m, protocol.o, uart_tx.i)
+    return protocol

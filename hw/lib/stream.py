@@ -245,20 +245,20 @@ class CreditFIFO(wiring.Component):
         with m.If(self.i.valid):
             m.d.sync += write_addr.eq(advance(write_addr))
 
-        # Items in storage not yet read into the output register, and whether there are any:
-        # a flip-flop loaded with both outcomes of this cycle's fetch compared in advance, so
-        # that ``fetch`` is one LUT from registers and ``o.ready``.
-        stored = Signal(range(depth + 1))
-        any_stored = Signal()
+        # Items in storage not yet read into the output register, as a thermometer code (bit k:
+        # more than k items), so that ``fetch`` is one LUT from flip-flops and ``o.ready``, and
+        # each bit's next value one LUT from its neighbours: no adder or comparator anywhere.
+        stored = Signal(depth)
         fetch = Signal()
         m.d.comb += [
-            fetch.eq(any_stored & (~self.o.valid | self.o.ready)),
+            fetch.eq(stored[0] & (~self.o.valid | self.o.ready)),
             read.addr.eq(read_addr), read.en.eq(fetch),
             self.o.payload.eq(read.data),
         ]
-        arriving = stored + self.i.valid
-        m.d.sync += [stored.eq(arriving - fetch),
-                     any_stored.eq(Mux(fetch, arriving >= 2, arriving >= 1))]
+        with m.If(self.i.valid & ~fetch):
+            m.d.sync += stored.eq((stored << 1) | 1)
+        with m.Elif(~self.i.valid & fetch):
+            m.d.sync += stored.eq(stored >> 1)
         with m.If(fetch):
             m.d.sync += [read_addr.eq(advance(read_addr)), self.o.valid.eq(1)]
         with m.Elif(self.o.ready):

@@ -19,7 +19,7 @@ from sim.cocotb_util import start_clock_and_reset, test_rng, test_vectors
 from sim.tb.host_line import char_levels, decode_line
 
 
-async def _send_char(dut, levels, divisor):
+async def send_char(dut, levels, divisor):
     for level in levels:
         dut.rx.value = level
         await ClockCycles(dut.clk, divisor)
@@ -60,13 +60,13 @@ class Host:
             if "idle" in item:
                 await ClockCycles(self.dut.clk, idle_cycles + 2 * 10 * d)
             elif "bad_stop" in item:
-                await _send_char(self.dut, char_levels(item["bad_stop"], stop=0), d)
+                await send_char(self.dut, char_levels(item["bad_stop"], stop=0), d)
                 # The line must rise before the bridge's receiver looks for a start bit again.
                 self.dut.rx.value = 1
                 await ClockCycles(self.dut.clk, 2 * d)
             else:
                 for byte in bytes.fromhex(item["bytes"]):
-                    await _send_char(self.dut, char_levels(byte), d)
+                    await send_char(self.dut, char_levels(byte), d)
                     # Inter-byte gaps well under the idle timeout are part of normal traffic.
                     if self.rng.random() < 0.2:
                         await ClockCycles(self.dut.clk, self.rng.randrange(1, 3 * d))
