@@ -8,7 +8,6 @@ The workloads, golden vectors and the stream driver are the systolic array's
 (:mod:`tests.gemm.test_systolic`), since the engine has the array's ports and protocol.
 """
 
-import contextlib
 
 import pytest
 import torch
@@ -25,19 +24,9 @@ from .test_engine import make_jobs
 from .test_systolic import expected_rows, gemm_shape, make_workload
 
 
-@contextlib.contextmanager
-def _engine_as_array():
-    """Make :mod:`tests.gemm.test_systolic` build the engine wherever it builds an array."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("SystolicArray", "WeightStationaryArray"):
-            patch.setattr(test_systolic, name, DotProductEngine)
-        yield
-
-
 def simulate(config, workload, **kwargs):
     """:func:`tests.gemm.test_systolic.simulate` with the engine in place of the array."""
-    with _engine_as_array():
-        return test_systolic.simulate(config, workload, **kwargs)
+    return test_systolic.simulate(config, workload, core=DotProductEngine, **kwargs)
 
 
 def _name(config):
@@ -108,8 +97,7 @@ def test_latency_is_log2_shaped():
 
 
 def test_before_first_swap_uses_zero_weights():
-    with _engine_as_array():
-        test_systolic.test_ws_before_first_swap_uses_zero_weights()
+    test_systolic.test_ws_before_first_swap_uses_zero_weights(core=DotProductEngine)
 
 
 def test_drop_in_for_the_array_of_the_tensor_engine():

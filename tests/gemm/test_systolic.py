@@ -69,10 +69,11 @@ def gemm_shape(config, workload):
     return config.rows * tiles, depth, config.cols
 
 
-def simulate(config, workload, *, seed=0, in_stall=0.0, out_stall=0.0):
-    """Run the array on ``workload``; return ``(output vectors, cycles)`` where ``cycles``
-    counts from the first input transfer to the last output transfer, inclusive."""
-    dut = SystolicArray(config=config)
+def simulate(config, workload, *, seed=0, in_stall=0.0, out_stall=0.0, core=SystolicArray):
+    """Run the array (or another ``core`` with its ports) on ``workload``; return ``(output
+    vectors, cycles)`` where ``cycles`` counts from the first input transfer to the last output
+    transfer, inclusive."""
+    dut = core(config=config)
     rng = random.Random(seed)
     cols = config.cols
     count = sum(len(a) for a, _ in workload)
@@ -195,9 +196,9 @@ def test_latency_and_full_rate():
     assert config.latency == 3 + 4 + 5
 
 
-def test_ws_before_first_swap_uses_zero_weights():
+def test_ws_before_first_swap_uses_zero_weights(core=WeightStationaryArray):
     config = GemmConfig(rows=2, cols=2)
-    dut = WeightStationaryArray(config=config)
+    dut = core(config=config)
     got = []
 
     async def bench(ctx):
