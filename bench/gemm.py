@@ -19,15 +19,20 @@ from tqdm import tqdm
 from hw.gemm.config import GemmConfig
 
 
-#: (name, config params, board, target MHz).
+#: (name, design, config params, board, target MHz).
 ARRAYS = [
-    ("int8 4x4 ws", {"rows": 4, "cols": 4}, "ulx3s-25f", 200),
-    ("int8 8x8 ws", {"rows": 8, "cols": 8}, "ulx3s-45f", 200),
-    ("int8 8x8 os", {"rows": 8, "cols": 8, "dataflow": "os"}, "ulx3s-45f", 200),
-    ("int8 4x4 os", {"rows": 4, "cols": 4, "dataflow": "os"}, "ulx3s-25f", 200),
-    ("int8 16x16 ws", {"rows": 16, "cols": 16}, "ulx3s-85f", 200),
-    ("int8 16x16 os", {"rows": 16, "cols": 16, "dataflow": "os"}, "ulx3s-85f", 200),
-    ("W2A8 16x16 ws lut", {"rows": 16, "cols": 16, "weight_bits": 2}, "ulx3s-25f", 125),
+    ("int8 4x4 ws", "systolic-array", {"rows": 4, "cols": 4}, "ulx3s-25f", 200),
+    ("int8 8x8 ws", "systolic-array", {"rows": 8, "cols": 8}, "ulx3s-45f", 200),
+    ("int8 8x8 os", "systolic-array", {"rows": 8, "cols": 8, "dataflow": "os"}, "ulx3s-45f", 200),
+    ("int8 4x4 os", "systolic-array", {"rows": 4, "cols": 4, "dataflow": "os"}, "ulx3s-25f", 200),
+    ("int8 16x16 ws", "systolic-array", {"rows": 16, "cols": 16}, "ulx3s-85f", 200),
+    ("int8 16x16 os", "systolic-array", {"rows": 16, "cols": 16, "dataflow": "os"}, "ulx3s-85f",
+     200),
+    ("W2A8 16x16 ws lut", "systolic-array", {"rows": 16, "cols": 16, "weight_bits": 2},
+     "ulx3s-25f", 125),
+    ("int8 8x8 dot-product", "dot-product", {"rows": 8, "cols": 8}, "ulx3s-45f", 200),
+    ("W2A8 16x16 dot-product lut", "dot-product",
+     {"rows": 16, "cols": 16, "weight_bits": 2, "multiplier": "lut"}, "ulx3s-25f", 150),
 ]
 QUICK_ARRAYS = ("int8 8x8 ws",)
 
@@ -37,14 +42,14 @@ def _layer_shapes(tokens, d=64, ff=256):
     return [(tokens, d, 3 * d), (tokens, d, d), (tokens, d, ff), (tokens, ff, d)]
 
 
-def _build(name, params, board_name, freq, cache, out_root):
+def _build(name, design, params, board_name, freq, cache, out_root):
     from boards import get_board
     from hw.flow import build_bitstream
     from hw.registry import get_design
-    key = json.dumps([params, board_name, freq], sort_keys=True)
+    key = json.dumps([design, params, board_name, freq], sort_keys=True)
     if key not in cache:
         config = GemmConfig(**params)
-        report = build_bitstream(get_design("systolic-array"), config, get_board(board_name),
+        report = build_bitstream(get_design(design), config, get_board(board_name),
                                  out_dir=out_root / name.replace(" ", "-"), freq_mhz=freq)
         used = {cell: v["used"] for cell, v in report["utilization"].items()}
         fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
@@ -106,8 +111,8 @@ def main(argv=None):
     builds = []
     if not args.no_build:
         arrays = [a for a in ARRAYS if not args.quick or a[0] in QUICK_ARRAYS]
-        for name, params, board, freq in tqdm(arrays, desc="builds", unit="build"):
-            builds.append(_build(name, params, board, freq, cache, out / "gemm"))
+        for name, design, params, board, freq in tqdm(arrays, desc="builds", unit="build"):
+            builds.append(_build(name, design, params, board, freq, cache, out / "gemm"))
             cache_path.write_text(json.dumps(cache, indent=2) + "\n")
 
     # Quick: a d=32 block; full: d=64. amaranth.sim runs ~400 engine cycles/s.
@@ -126,7 +131,7 @@ def main(argv=None):
     (out / "gemm.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot(curves, out / "gemm-utilization.png")
     for b in builds:
-        print(f"{b['array']:>18} on {b['board']}: {b['fmax_mhz']:6.1f} MHz (target "
+        print(f"{b['array']:>26} on {b['board']}: {b['fmax_mhz']:6.1f} MHz (target "
               f"{b['target_mhz']}), LUT {b['LUT']}, FF {b['FF']}, DSP {b['DSP']}, "
               f"EBR {b['EBR']}, peak {b['peak_GOPS']} GOPS")
     for label, rows in curves.items():
