@@ -155,21 +155,12 @@ class DotProductEngine(_ArrayBase):
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
 
-        room, spend = self._credits(m, 1)
-        shadow_full = Signal()
-        m.d.comb += self.a.ready.eq(room & (~self.a.payload.swap | shadow_full))
-        accept = self.a.valid & self.a.ready
-        swap_accept = accept & self.a.payload.swap
-        m.d.comb += spend.eq(accept)
-
-        valid_in = _register(m, accept, "valid_in")
-        swap_in = _register(m, swap_accept, "swap_in")
-        acts_in = [_register(m, self.a.payload.data[k], f"act_in_{k}") for k in range(rows)]
-
+        front = self._ws_front(m)
+        swap_accept, shadow_full = front.swap_accept, front.shadow_full
+        valid_in, swap_in, acts_in, shadow = (front.valid_in, front.swap_in, front.acts_in,
+                                              front.shadow)
         # The shadows are copied into the multipliers in one cycle, so unlike the systolic
         # array's they are free again at once: no sweep to wait for.
-        shadow = [[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}") for n in range(cols)]
-                  for k in range(rows)]
         w_ready = Signal(init=1, name="w_ready")
         m.d.comb += self.w.ready.eq(w_ready)
         w_fire = self.w.valid & w_ready
@@ -188,15 +179,9 @@ class DotProductEngine(_ArrayBase):
             shadow_full.eq(full_next & ~swap_accept),
             w_ready.eq(~full_next | swap_accept),
         ]
-        # A weight row is staged in a register and shifted in a cycle later, so that the shift
-        # enable of every shadow register is a flip-flop. A row taken in the cycle after a swap
-        # shifts in one cycle after the swap has copied the shadows out.
-        w_stage = _register(m, self.w.payload, "w_stage")
-        w_load = _register(m, w_fire, "w_load")
-        with m.If(w_load):
-            for k in range(rows):
-                m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
-                             for n in range(cols)]
+        # A row taken in the cycle after a swap shifts in one cycle after the swap has copied
+        # the shadows out.
+        self._shift_into_shadows(m, shadow, w_fire)
 
         # As in the systolic array: the multipliers' weight registers are reset by a chain of
         # reset-less flip-flops, row k k + 1 cycles late (a swap reaches them rows + 2 cycles

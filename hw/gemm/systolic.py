@@ -15,6 +15,8 @@ enables left are local ones that travel with the data (the weight swap flag) or 
 from a register (the weight load strobe).
 """
 
+import types
+
 from amaranth.hdl import Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -126,6 +128,46 @@ class _ArrayBase(wiring.Component):
         m.d.sync += ok.eq(Mux(spend, free_next[2 * amount - 1], free_next[amount - 1]))
         return ok, spend
 
+    def _ws_front(self, m):
+        """The activation side of a weight-stationary engine (ports of
+        :meth:`WeightStationaryArray.members`) and its weight shadow registers.
+
+        ``a`` is accepted while a credit is free and, for a swap vector, the shadow tile is
+        complete; every input is registered once, so that what fans out into the engine starts
+        at a flip-flop (the data registers load every cycle; the valid and swap bits say what
+        they hold). Returns a namespace with ``swap_accept`` (this cycle),
+        ``valid_in``, ``swap_in``, ``acts_in`` (registered), ``shadow`` (``rows x cols``
+        signals) and ``shadow_full``, which the caller drives.
+        """
+        cfg = self._config
+        room, spend = self._credits(m, 1)
+        shadow_full = Signal()
+        m.d.comb += self.a.ready.eq(room & (~self.a.payload.swap | shadow_full))
+        accept = self.a.valid & self.a.ready
+        swap_accept = accept & self.a.payload.swap
+        m.d.comb += spend.eq(accept)
+        return types.SimpleNamespace(
+            swap_accept=swap_accept, shadow_full=shadow_full,
+            valid_in=_register(m, accept, "valid_in"),
+            swap_in=_register(m, swap_accept, "swap_in"),
+            acts_in=[_register(m, self.a.payload.data[k], f"act_in_{k}")
+                     for k in range(cfg.rows)],
+            shadow=[[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}")
+                     for n in range(cfg.cols)] for k in range(cfg.rows)])
+
+    def _shift_into_shadows(self, m, shadow, w_fire):
+        """Weight rows into the shadow registers. A row is staged in a register and shifted in
+        one cycle after its transfer, so that the shift enable of every shadow register is a
+        flip-flop, not ``valid & ready``. Rows enter at the bottom and move up, so the first row
+        sent ends in row 0."""
+        rows, cols = self._config.rows, self._config.cols
+        w_stage = _register(m, self.w.payload, "w_stage")
+        w_load = _register(m, w_fire, "w_load")
+        with m.If(w_load):
+            for k in range(rows):
+                m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
+                             for n in range(cols)]
+
     def _multiplier(self, m, name, b_reset=None):
         cfg = self._config
         mul = Multiplier(a_bits=cfg.act_bits, b_bits=cfg.weight_bits, kind=cfg.multiplier_kind,
@@ -198,22 +240,10 @@ class WeightStationaryArray(_ArrayBase):
         cfg = self._config
         rows, cols = cfg.rows, cfg.cols
 
-        room, spend = self._credits(m, 1)
-        shadow_full = Signal()
-        m.d.comb += self.a.ready.eq(room & (~self.a.payload.swap | shadow_full))
-        accept = self.a.valid & self.a.ready
-        m.d.comb += spend.eq(accept)
-
-        # Every input is registered once: what fans out into the array starts at a flip-flop.
-        # The data registers load every cycle; the valid and swap bits say what they hold.
-        valid_in = _register(m, accept, "valid_in")
-        swap_in = _register(m, accept & self.a.payload.swap, "swap_in")
-        acts_in = [_register(m, self.a.payload.data[k], f"act_in_{k}")
-                   for k in range(rows)]
-
-        shadow = [[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}")
-                   for n in range(cols)]
-                  for k in range(rows)]
+        front = self._ws_front(m)
+        swap_accept, shadow_full = front.swap_accept, front.shadow_full
+        valid_in, swap_in, acts_in, shadow = (front.valid_in, front.swap_in, front.acts_in,
+                                              front.shadow)
         loaded = Signal(range(rows + 1))
         # Cycles until the swap wave has passed the last PE, (rows - 1, cols - 1): the shadows
         # must hold still until then.
@@ -224,7 +254,6 @@ class WeightStationaryArray(_ArrayBase):
         w_ready = Signal(init=1, name="w_ready")
         m.d.comb += self.w.ready.eq(w_ready)
         w_fire = self.w.valid & w_ready
-        swap_accept = accept & self.a.payload.swap
         loaded_next = Signal.like(loaded, name="loaded_next")
         sweeping_next = Signal.like(sweeping, name="sweeping_next")
         with m.If(swap_accept):
@@ -240,15 +269,7 @@ class WeightStationaryArray(_ArrayBase):
             shadow_full.eq(loaded_next == rows),
             w_ready.eq((loaded_next != rows) & (sweeping_next == 0)),
         ]
-        # A weight row is staged in a register and shifted into the shadows one cycle later,
-        # so that the shift enable of every shadow register is a flip-flop, not valid & ready.
-        w_stage = _register(m, self.w.payload, "w_stage")
-        w_load = _register(m, w_fire, "w_load")
-        with m.If(w_load):
-            # Rows enter at the bottom and move up, so the first row sent ends in row 0.
-            for k in range(rows):
-                m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
-                             for n in range(cols)]
+        self._shift_into_shadows(m, shadow, w_fire)
 
         # The DSPs' weight registers are reset by a chain of reset-less flip-flops, one per row,
         # row k reset k + 1 cycles late (well before a swap can reach it, `rows` weight loads

@@ -30,6 +30,15 @@ def words_per_item(payload_shape):
 
 
 class _Window(wiring.Component):
+    """A stream window's queue and bus port. Parameters of both windows:
+
+    payload_shape : ShapeLike
+    depth : int
+        Items the queue holds (>= 3: full rate).
+    span_bits : int
+        Word address bits of the window.
+    """
+
     def __init__(self, owner, payload_shape, depth, span_bits, stream_member):
         self._payload_shape = payload_shape
         self._depth = check_int("depth", depth, min=3, max=1 << 16, owner=owner)
@@ -61,15 +70,8 @@ class _Window(wiring.Component):
 
 
 class StreamInWindow(_Window):
-    """The bus into a stream (host to accelerator), through a :class:`StreamFIFO`.
-
-    Parameters
-    ----------
-    payload_shape : ShapeLike
-    depth : int
-        Items the queue holds (>= 3: full rate).
-    span_bits : int
-        Word address bits of the window.
+    """The bus into a stream (host to accelerator), through a :class:`StreamFIFO`
+    (``payload_shape``, ``depth`` and ``span_bits`` keyword-only, as for every window).
 
     Interface attributes
     --------------------
@@ -110,15 +112,8 @@ class StreamInWindow(_Window):
 
 
 class StreamOutWindow(_Window):
-    """A stream into the bus (accelerator to host), through a :class:`StreamFIFO`.
-
-    Parameters
-    ----------
-    payload_shape : ShapeLike
-    depth : int
-        Items the queue holds (>= 3: full rate).
-    span_bits : int
-        Word address bits of the window.
+    """A stream into the bus (accelerator to host), through a :class:`StreamFIFO`
+    (``payload_shape``, ``depth`` and ``span_bits`` keyword-only, as for every window).
 
     Interface attributes
     --------------------

@@ -102,7 +102,26 @@ class SkidBuffer(wiring.Component):
         return m
 
 
-class StreamFIFO(wiring.Component):
+class _Queue(wiring.Component):
+    """What the queues share: a checked payload shape and depth, exposed read-only."""
+
+    def __init__(self, owner, payload_shape, depth, members):
+        self._payload_shape = _check_payload_shape(owner, payload_shape)
+        self._depth = check_int("depth", depth, min=1, owner=owner)
+        super().__init__(members(payload_shape, depth))
+
+    @property
+    def payload_shape(self):
+        """Shape of the payload carried by ``i`` and ``o``."""
+        return self._payload_shape
+
+    @property
+    def depth(self):
+        """Number of items the queue holds."""
+        return self._depth
+
+
+class StreamFIFO(_Queue):
     """First-in, first-out queue between two streams, stored in block RAM when deep enough.
 
     A stream wrapper around :class:`amaranth.lib.fifo.SyncFIFOBuffered`: its memory has a
@@ -142,23 +161,11 @@ class StreamFIFO(wiring.Component):
     """
 
     def __init__(self, payload_shape, *, depth):
-        self._payload_shape = _check_payload_shape("StreamFIFO", payload_shape)
-        self._depth = check_int("depth", depth, min=1, owner="StreamFIFO")
-        super().__init__({
-            "i": In(stream.Signature(payload_shape)),
-            "o": Out(stream.Signature(payload_shape)),
+        super().__init__("StreamFIFO", payload_shape, depth, lambda shape, depth: {
+            "i": In(stream.Signature(shape)),
+            "o": Out(stream.Signature(shape)),
             "level": Out(range(depth + 1)),
         })
-
-    @property
-    def payload_shape(self):
-        """Shape of the payload carried by ``i`` and ``o``."""
-        return self._payload_shape
-
-    @property
-    def depth(self):
-        """Number of items the queue holds."""
-        return self._depth
 
     def elaborate(self, platform):
         m = Module()
@@ -180,7 +187,7 @@ class StreamFIFO(wiring.Component):
         return m
 
 
-class CreditFIFO(wiring.Component):
+class CreditFIFO(_Queue):
     """First-in, first-out queue for a writer that never overflows it (it holds a credit per
     free entry), so its write side has no full check.
 
@@ -194,8 +201,8 @@ class CreditFIFO(wiring.Component):
     payload_shape : :class:`~amaranth.hdl.ShapeLike`
         Shape of the stream payload.
     depth : :class:`int`
-        Number of items the writer may have in the queue at once (transferred on ``i`` and not
-        yet on ``o``), at least 1.
+        Number of items the queue holds: the writer may have at most that many in it at once
+        (transferred on ``i`` and not yet on ``o``); at least 1.
 
     Interface attributes
     --------------------
@@ -210,22 +217,10 @@ class CreditFIFO(wiring.Component):
     """
 
     def __init__(self, payload_shape, *, depth):
-        self._payload_shape = _check_payload_shape("CreditFIFO", payload_shape)
-        self._depth = check_int("depth", depth, min=1, owner="CreditFIFO")
-        super().__init__({
-            "i": In(stream.Signature(payload_shape, always_ready=True)),
-            "o": Out(stream.Signature(payload_shape)),
+        super().__init__("CreditFIFO", payload_shape, depth, lambda shape, depth: {
+            "i": In(stream.Signature(shape, always_ready=True)),
+            "o": Out(stream.Signature(shape)),
         })
-
-    @property
-    def payload_shape(self):
-        """Shape of the payload carried by ``i`` and ``o``."""
-        return self._payload_shape
-
-    @property
-    def depth(self):
-        """Number of items the writer may have in the queue."""
-        return self._depth
 
     def elaborate(self, platform):
         m = Module()
