@@ -13,10 +13,11 @@ __all__ = ["Design", "register", "get_design", "designs", "default_design_name"]
 
 
 #: Modules whose import registers designs, in the order designs are listed.
-_DESIGN_MODULES = ("hw.lib.designs", "hw.gemm.designs", "hw.kv.designs", "hw.host.designs")
+_DESIGN_MODULES = ("hw.lib.designs", "hw.gemm.designs", "hw.gbu.designs", "hw.kv.designs",
+                   "hw.host.designs", "hw.soc.designs")
 
 #: The design ``python -m hw.build`` builds when none is named: the most complete one available.
-_DEFAULT_DESIGN = "systolic-array"
+_DEFAULT_DESIGN = "soc"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Design:
         ``sync`` frequency (PLL output or oscillator). It raises ``ValueError`` when the board
         lacks the pins it needs. Its optional ``pins`` attribute (str) names the pins it uses,
         for the report. ``None``: the design is built in a :class:`~hw.harness.PinHarness`.
+    outputs : callable or None
+        ``outputs(config) -> {file name: JSON-ready data}``: files the flow writes beside the
+        bitstream for the host (e.g. the SoC's ``address_map.json``).
     """
     name: str
     summary: str
@@ -52,6 +56,7 @@ class Design:
     make_core: Callable
     peak_throughput: Callable | None = None
     board_top: Callable | None = None
+    outputs: Callable | None = None
 
 
 _registry: dict[str, Design] = {}

@@ -250,24 +250,30 @@ class WeightStationaryArray(_ArrayBase):
         sweeping = Signal(range(rows + cols))
         # `shadow_full` and `w.ready` are flip-flops loaded with the values the comparisons on
         # `loaded` and `sweeping` will have next cycle: the handshakes are one LUT from
-        # registers, and no counter feeds its own enable through a far-away `valid`.
+        # registers, and no counter feeds its own enable through a far-away `valid`. A swap
+        # restarts the counters from its registered copy `swap_in`, a cycle late, and reaches
+        # the two flags through one gate only (through the counters, the path from the
+        # activation's valid limited an 8x8 array to 170 MHz); no row can be taken in between,
+        # as the shadows are full when a swap is accepted.
         w_ready = Signal(init=1, name="w_ready")
         m.d.comb += self.w.ready.eq(w_ready)
         w_fire = self.w.valid & w_ready
+        kept_loaded = Mux(swap_in, 0, loaded)
+        kept_sweeping = Mux(swap_in, rows + cols - 2, sweeping)
         loaded_next = Signal.like(loaded, name="loaded_next")
         sweeping_next = Signal.like(sweeping, name="sweeping_next")
-        with m.If(swap_accept):
-            m.d.comb += [loaded_next.eq(0), sweeping_next.eq(rows + cols - 2)]
-        with m.Else():
-            m.d.comb += [
-                loaded_next.eq(Mux(w_fire, loaded + 1, loaded)),
-                sweeping_next.eq(Mux(sweeping != 0, sweeping - 1, 0)),
-            ]
+        m.d.comb += [
+            loaded_next.eq(kept_loaded + w_fire),
+            sweeping_next.eq(Mux(kept_sweeping != 0, kept_sweeping - 1, 0)),
+        ]
+        # A 1x1 array has no sweep: the shadow is free again right after the swap.
+        ready_after_swap = int(rows + cols == 2)
         m.d.sync += [
             loaded.eq(loaded_next),
             sweeping.eq(sweeping_next),
-            shadow_full.eq(loaded_next == rows),
-            w_ready.eq((loaded_next != rows) & (sweeping_next == 0)),
+            shadow_full.eq((loaded_next == rows) & ~swap_accept),
+            w_ready.eq(Mux(swap_accept, ready_after_swap,
+                           (loaded_next != rows) & (sweeping_next == 0))),
         ]
         self._shift_into_shadows(m, shadow, w_fire)
 
