@@ -8,7 +8,7 @@ signature order, least significant word first). The address map therefore follow
 accelerators' configs alone, and the host learns it from the JSON written beside the build.
 """
 
-from amaranth.hdl import Module, Shape, Value
+from amaranth.hdl import Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import Flow, In
 
@@ -34,7 +34,12 @@ class SignalWords(wiring.Component):
         words = []
         for name in self._widths:
             value = getattr(self, name)
-            words += [value[n:n + DATA_WIDTH] for n in range(0, len(value), DATA_WIDTH)]
+            for n in range(0, len(value), DATA_WIDTH):
+                # Widened to a full word before the address mux: Yosys's opt_share fails an
+                # assertion when it merges mux inputs of different widths here.
+                word = Signal(DATA_WIDTH, name=f"{name}_word{n // DATA_WIDTH}")
+                m.d.comb += word.eq(value[n:n + DATA_WIDTH])
+                words.append(word)
         m.d.comb += self.bus.ack.eq(self.bus.req)
         with m.Switch(self.bus.addr):
             for n, word in enumerate(words):
