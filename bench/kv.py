@@ -1,6 +1,7 @@
-"""LaCache KV-cache engine figures: compaction cycles per decode step against C and L (measured
-in amaranth.sim, checked against golden LaCache/KVCache while measuring), KV bytes moved per
-token, slot-table bits, build figures and tokens/s at the achieved fmax.
+"""KV-cache engine figures (LaCache, and StreamingLLM for comparison): compaction cycles per
+decode step against C and L (measured in amaranth.sim, checked against golden LaCache or
+StreamingLLM and KVCache while measuring), KV bytes moved per token, slot-table bits, build
+figures and tokens/s at the achieved fmax.
 
     python -m bench.kv [--report build/ulx3s-85f-kv-lacache/report.json]
 """
@@ -12,22 +13,29 @@ from pathlib import Path
 
 from hw.kv.config import KVConfig
 from hw.kv.designs import KVEngineConfig, peak_throughput, update_cycles_per_token
+from hw.kv.policy import compaction_window
 from sim.kv_slot_stream import run_stream
 
 
 def measured_commit_cycles(config):
-    """(max, mean) COMMIT cycles per decode step once the cache is full, over two ladder passes
-    (two start-overs included), from the simulated slot table."""
-    room = config.capacity - config.sinks - config.layers
-    tokens = config.capacity + 1 + config.R * (2 * (room // config.A) + 3)
+    """(max, mean) slot-table cycles per commit once the cache is full, over two ladder passes
+    (two start-overs included; 64 steps under StreamingLLM), from the simulated slot table.
+    The engine adds one cycle per ``COMMIT`` (:func:`hw.kv.designs.commit_cycles`)."""
+    if config.policy == "lacache":
+        room = config.capacity - config.sinks - config.layers
+        tokens = config.capacity + 1 + config.R * (2 * (room // config.A) + 3)
+    else:
+        tokens = config.capacity + 64
     cycles = run_stream(config, tokens, check_every=97)[config.capacity:]
     return max(cycles), statistics.mean(cycles)
 
 
 def linked_table_bits(config):
-    """Link memories (rows + 1 nodes, sentinel included) and free queues of every class."""
-    node_bits = config.rows_per_layer.bit_length()
-    return config.classes * ((config.rows_per_layer + 1) * node_bits + config.R * config.slot_bits)
+    """Next and skip link memories (rows + 2 nodes, sentinels included) and free queues of
+    every class."""
+    node_bits = (config.rows_per_layer + 1).bit_length()
+    R = compaction_window(config).R
+    return config.classes * (2 * (config.rows_per_layer + 2) * node_bits + R * config.slot_bits)
 
 
 def gather_bytes_per_token(config):
@@ -41,7 +49,8 @@ def main(argv=None):
                         default=Path("build/ulx3s-85f-kv-lacache/report.json"))
     args = parser.parse_args(argv)
 
-    print("Compaction work per decode step (COMMIT cycles; measured = simulated slot table)")
+    print("Compaction work per decode step (slot-table cycles per commit, measured in simulation;"
+          " model = engine cycles per token)")
     print(f"{'L':>3} {'C':>5} {'S/O':>5} {'B':>2} {'A':>2} {'R':>2} {'max':>4} {'mean/token':>10} "
           f"{'model/token (update)':>20}")
     sweep = [KVConfig(layers=32, budget=c, sinks=4, span=8, overlap=4) for c in (64, 128, 256, 512)]
@@ -50,11 +59,13 @@ def main(argv=None):
               KVConfig(layers=28, budget=256, sinks=4, span=14, overlap=0),
               KVConfig(layers=16, budget=256, sinks=4, span=4, overlap=0),
               KVConfig(layers=8, budget=256, sinks=4, span=2, overlap=0)]
+    sweep += [KVConfig(layers=32, budget=c, sinks=4, policy="streaming") for c in (64, 256)]
     for cfg in sweep:
         worst, mean = measured_commit_cycles(cfg)
-        print(f"{cfg.layers:>3} {cfg.budget:>5} {cfg.span:>2}/{cfg.overlap:<2} {cfg.B:>2} "
-              f"{cfg.A:>2} {cfg.R:>2} {worst:>4} {mean:>10.2f} "
-              f"{update_cycles_per_token(cfg):>20.2f}")
+        B, A, R = compaction_window(cfg)
+        shape = f"{cfg.span:>2}/{cfg.overlap:<2}" if cfg.policy == "lacache" else "  SLLM"
+        print(f"{cfg.layers:>3} {cfg.budget:>5} {shape} {B:>2} {A:>2} {R:>2} {worst:>4} "
+              f"{mean:>10.2f} {update_cycles_per_token(cfg):>20.2f}")
 
     print("\nKV bytes moved per token (32 layers, C = 256, S/O = 8/4)")
     for name, cfg in (("model rows (8 heads x 128 x 16 bit)",
@@ -67,8 +78,8 @@ def main(argv=None):
     print("\nSlot tables (bits)")
     for cfg in sweep[2:6]:
         print(f"  L={cfg.layers} C={cfg.budget} S/O={cfg.span}/{cfg.overlap}: {cfg.classes} "
-              f"classes, linked lists + free queues {linked_table_bits(cfg):,}; a flat table "
-              f"per class would be {cfg.slot_table_bits:,}; per layer instead of per class "
+              f"classes, linked + skip lists and free queues {linked_table_bits(cfg):,}; a flat "
+              f"table per class would be {cfg.slot_table_bits:,}; per layer instead of per class "
               f"{cfg.layers * (cfg.rows_per_layer + 1) * cfg.rows_per_layer.bit_length():,}")
 
     print()
@@ -86,7 +97,8 @@ def main(argv=None):
     for cell in ("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "TRELLIS_RAMW", "MULT18X18D"):
         if cell in util:
             print(f"  {cell}: {util[cell]['used']}/{util[cell]['available']}")
-    print(f"  fmax {fmax:.1f} MHz (timing {'met' if report['timing_met'] else 'NOT met'})")
+    print(f"  policy {cfg.policy}, fmax {fmax:.1f} MHz "
+          f"(timing {'met' if report['timing_met'] else 'NOT met'})")
     for name, value in peak_throughput(cfg, fmax * 1e6).items():
         print(f"  {name}: {value:,.0f}")
     return 0

@@ -1,6 +1,7 @@
-"""The LaCache ladder indexer and slot table streamed in amaranth.sim, checked against golden.
+"""The policy's indexer and the slot table streamed in amaranth.sim, checked against golden.
 
-After every checked decode step, the indexer's plan equals ``LaCache.plan(N)`` field by field, and
+After every checked decode step, the indexer's plan equals ``LaCache.plan(N)`` field by field
+(under StreamingLLM: it drops exactly when ``N`` exceeds the budget), and
 each class's linked list, read straight from its link memory and mapped to token ids through the
 log of which row each token took, equals ``KVCache.ids(i)`` of every layer ``i`` of that class.
 Used by the tests and by ``bench/kv.py``, which measures commit cycles while checking.
@@ -11,8 +12,8 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.sim import Simulator
 
 from golden.kv_cache import KVCache
-from golden.lacache import LaCache
-from hw.kv.ladder import LadderIndexer
+from golden.lacache import make_policy
+from hw.kv.cache import make_indexer
 from hw.kv.slot_table import SlotTable
 
 
@@ -23,8 +24,8 @@ PLAN_FIELDS = ("need", "room", "free0", "startover", "inc", "cursor", "next_curs
 
 
 def golden_ids_stream(config, tokens):
-    """Per step, the ids every layer keeps, from golden KVCache under golden LaCache."""
-    cache = KVCache(config.layers, 1, 1, LaCache.from_config(config))
+    """Per step, the ids every layer keeps, from golden KVCache under the golden policy."""
+    cache = KVCache(config.layers, 1, 1, make_policy(config))
     one = torch.zeros(1, 1, 1)
     for _ in range(tokens):
         for i in range(config.layers):
@@ -37,7 +38,7 @@ class _Pair(Elaboratable):
     """The indexer driving the table, wired as the engine wires them."""
 
     def __init__(self, config):
-        self.indexer = LadderIndexer(config=config)
+        self.indexer = make_indexer(config)
         self.table = SlotTable(config=config)
 
     def elaborate(self, platform):
@@ -45,8 +46,24 @@ class _Pair(Elaboratable):
         m.submodules.indexer, m.submodules.table = self.indexer, self.table
         ix, tb = self.indexer, self.table
         m.d.comb += [tb.drop.eq(ix.plan.drop), tb.startover.eq(ix.plan.startover),
-                     tb.sink.eq(ix.length + 1 == ix.config.sinks), ix.advance.eq(tb.commit)]
+                     tb.sink.eq(ix.sink), ix.advance.eq(tb.commit)]
         return m
+
+
+def _chase(ctx, table, c, count):
+    """The first ``count`` nodes of class ``c``'s list, read straight from its link memory,
+    after checking that its skip links hold the same list (even and odd positions)."""
+    links = table.links[c].memory
+    skips = table.skips[c].memory
+    nodes, node = [], table.sentinel
+    for _ in range(count):
+        node = ctx.get(links.data[node])
+        nodes.append(node)
+    chains = [table.pre_sentinel, table.sentinel]
+    for j in range(count):
+        chains[j % 2] = ctx.get(skips.data[chains[j % 2]])
+        assert chains[j % 2] == nodes[j], f"class {c}: skip link to position {j}"
+    return nodes
 
 
 def run_stream(config, tokens, *, check_every=1):
@@ -55,7 +72,7 @@ def run_stream(config, tokens, *, check_every=1):
     Returns the commit cycles of every step."""
     pair = _Pair(config)
     ix, table = pair.indexer, pair.table
-    policy = LaCache.from_config(config)
+    policy = make_policy(config)
     classes = config.classes
     cycles = []
 
@@ -64,9 +81,12 @@ def run_stream(config, tokens, *, check_every=1):
         N = 0
         for token, ids in enumerate(golden_ids_stream(config, tokens)):
             N += 1
-            plan = policy.plan(N)
             got = ctx.get(ix.plan)
-            assert bool(got.active) == (plan is not None), f"N={N}: active"
+            if config.policy == "streaming":
+                assert bool(got.active) == bool(got.drop) == (N > config.budget), f"N={N}"
+            plan = policy.plan(N) if config.policy == "lacache" else None
+            if config.policy == "lacache":
+                assert bool(got.active) == (plan is not None), f"N={N}: active"
             if plan is not None:
                 for f in PLAN_FIELDS:
                     assert int(getattr(got, f)) == int(getattr(plan, f)), \
@@ -88,11 +108,7 @@ def run_stream(config, tokens, *, check_every=1):
             if token % check_every and token != tokens - 1:
                 continue
             for c in range(classes):
-                links = table.links[c]
-                node, got_ids = table.sentinel, []
-                for _ in range(len(ids[c])):
-                    node = ctx.get(links.data[node])
-                    got_ids.append(owner[c][node])
+                got_ids = [owner[c][n] for n in _chase(ctx, table, c, len(ids[c]))]
                 for i in range(c, config.layers, classes):
                     assert got_ids == ids[i], f"N={N}, class {c}, layer {i}"
 

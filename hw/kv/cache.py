@@ -1,6 +1,8 @@
-"""The LaCache KV-cache engine: K/V rows written once, compaction in the slot tables only.
+"""The KV-cache engine: K/V rows written once, compaction in the slot tables only.
 
-:class:`KVCacheEngine` ties :class:`~hw.kv.ladder.LadderIndexer` (what to drop),
+:class:`KVCacheEngine` ties the policy's indexer (what to drop:
+:class:`~hw.kv.ladder.LadderIndexer` for LaCache, :class:`~hw.kv.streaming.StreamingIndexer` for
+StreamingLLM),
 :class:`~hw.kv.slot_table.SlotTable` (which physical row holds which logical entry, per class)
 and :class:`~hw.kv.storage.KVStorage` (the rows) behind one command stream and one response
 stream. A decode step is: one ``WRITE`` per layer (any order), then ``COMMIT``; ``READ`` of a
@@ -13,14 +15,16 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.config import check_int
-from ..lib.stream import StreamFIFO
-from .ladder import LadderIndexer, check_lacache_config
+from ..lib.stream import SkidBuffer, StreamFIFO
+from .ladder import LadderIndexer
+from .policy import check_kv_config
 from .slot_table import SlotTable
 from .storage import KVStorage, row_layout
+from .streaming import StreamingIndexer
 
 
 __all__ = ["KVCacheEngine", "Op", "Status", "command_layout", "response_layout",
-           "error_layout"]
+           "error_layout", "make_indexer", "READ_LATENCY", "READ_HOLD"]
 
 
 class Op(enum.Enum, shape=2):
@@ -39,10 +43,31 @@ class Status(enum.Enum, shape=2):
 
 class _State(enum.Enum):
     # A plain state register with if/elif decoding rather than ``m.FSM``, whose ``casez`` over
-    # the state Verilator reports as incomplete.
+    # the state Verilator reports as incomplete. A COMMIT or READ taken in IDLE acts from the
+    # next cycle (COMMIT, REQUEST), from registers, so that the command decode never reaches the
+    # slot tables in the cycle it is made.
     IDLE = 0
-    READ = 1
-    RESPOND = 2
+    COMMIT = 1
+    REQUEST = 2
+    READ = 3
+    RESPOND = 4
+
+
+#: Cycles from a ``READ`` offered on ``cmd`` (ready) to its first item on ``rsp``, without
+#: stalls: command buffer 1, decode 1, walk request 1, slot lookup 2, issue 1, storage 4,
+#: FIFO 2.
+READ_LATENCY = 12
+
+#: Cycles a ``READ`` of ``count`` rows holds the command stream beyond ``count``: the next
+#: command is taken while its last rows are still in the pipeline.
+READ_HOLD = 4
+
+
+def make_indexer(config):
+    """The indexer of ``config.policy``: :class:`~hw.kv.ladder.LadderIndexer` or
+    :class:`~hw.kv.streaming.StreamingIndexer`."""
+    cls = LadderIndexer if config.policy == "lacache" else StreamingIndexer
+    return cls(config=config)
 
 
 def _layer_shape(config):
@@ -70,36 +95,40 @@ def error_layout():
 
 
 class KVCacheEngine(wiring.Component):
-    """LaCache KV cache for streaming decode, with compaction work independent of the budget.
+    """KV cache for streaming decode under LaCache or StreamingLLM, with compaction work
+    independent of the budget.
 
     Parameters
     ----------
     config : KVConfig
-        A LaCache configuration; ``layers``, ``kv_heads``, ``head_dim`` and ``elem_bits`` size
-        the storage (``layers * 2**slot_bits`` rows of ``2 * kv_heads * head_dim * elem_bits``
-        bits).
+        A LaCache or StreamingLLM configuration; ``layers``, ``kv_heads``, ``head_dim`` and
+        ``elem_bits`` size the storage (``layers * 2**slot_bits`` rows of
+        ``2 * kv_heads * head_dim * elem_bits`` bits).
     fifo_depth : int
-        Depth of the response FIFO (at least 4 for one row per cycle).
+        Depth of the response FIFO, at least 3. A read-out is issued only against free FIFO
+        places (credits); one row per cycle needs 10 of them (the round trip from a slot
+        lookup to the credit coming back), hence the default of 16.
 
     Interface attributes
     --------------------
     cmd : ``In(stream.Signature(command_layout(config)))``
-        Commands, one at a time, in order:
+        Commands, in order, through a skid buffer (one cycle of latency, full rate):
 
-        * ``WRITE layer row``: the step's K/V row of ``layer``, stored at once in the physical
-          row its class allocated. Rejected (flag ``bad_layer`` / ``duplicate_write``) for a
-          layer out of range or already written in this step. 1 cycle.
-        * ``COMMIT``: appends the step's token to every layer and compacts as LaCache does.
-          Rejected (``missing_write``) unless every layer was written. 2 cycles, or ``B + 4``
-          when it compacts, whatever the budget: ``cmd.ready`` is low meanwhile.
+        * ``WRITE layer row``: the step's K/V row of ``layer``, stored in the physical row its
+          class allocated. Rejected (flag ``bad_layer`` / ``duplicate_write``) for a layer out
+          of range or already written in this step. 1 cycle.
+        * ``COMMIT``: appends the step's token to every layer and compacts as the policy does.
+          Rejected (``missing_write``) unless every layer was written. 3 cycles, or
+          ``2 * B + 9`` when it compacts (``B = 1`` under StreamingLLM), whatever the budget
+          (:func:`hw.kv.designs.commit_cycles`): the command stream waits meanwhile.
         * ``READ layer``: answers every row the layer holds, in logical order. It holds the
-          command stream for ``count + 1`` cycles (the rows are issued at one per cycle while the
-          response FIFO has room); the next command may follow at once.
+          command stream for ``count +`` :data:`READ_HOLD` cycles (one row is looked up per
+          cycle while the response FIFO has room); the next command may follow at once.
     rsp : ``Out(stream.Signature(response_layout(config)))``
         The answers to ``READ``, nothing else: ``count`` items of status ``ROW`` with
         ``pos = 0 .. count - 1`` and the row, the last flagged; or one item ``EMPTY`` or
-        ``BAD_LAYER`` with ``last`` set. The first item leaves 5 cycles after the ``READ`` is
-        taken (slot walk 2, storage read 1, FIFO 2), then one per cycle without stalls.
+        ``BAD_LAYER`` with ``last`` set. The first item leaves :data:`READ_LATENCY` cycles
+        after the ``READ`` is offered, then one per cycle without stalls.
     errors : ``Out(error_layout())``
         Sticky flags of rejected commands.
     length : ``Out(range(capacity + 2))``
@@ -108,12 +137,12 @@ class KVCacheEngine(wiring.Component):
     Raises
     ------
     TypeError, ValueError
-        For a config that is not a LaCache :class:`KVConfig`, or a bad ``fifo_depth``.
+        For a config that is not a :class:`KVConfig`, or a bad ``fifo_depth``.
     """
 
-    def __init__(self, *, config, fifo_depth=4):
-        self._config = check_lacache_config("KVCacheEngine", config)
-        self._fifo_depth = check_int("fifo_depth", fifo_depth, min=4, max=1 << 16,
+    def __init__(self, *, config, fifo_depth=16):
+        self._config = check_kv_config("KVCacheEngine", config)
+        self._fifo_depth = check_int("fifo_depth", fifo_depth, min=3, max=1 << 16,
                                      owner="KVCacheEngine")
         super().__init__({
             "cmd": In(stream.Signature(command_layout(config))),
@@ -136,106 +165,147 @@ class KVCacheEngine(wiring.Component):
         m = Module()
         cfg = self._config
         L = cfg.layers
-        m.submodules.indexer = indexer = LadderIndexer(config=cfg)
+        m.submodules.indexer = indexer = make_indexer(cfg)
         m.submodules.table = table = SlotTable(config=cfg)
         m.submodules.storage = storage = KVStorage(config=cfg)
         m.submodules.fifo = fifo = StreamFIFO(response_layout(cfg), depth=self._fifo_depth)
         wiring.connect(m, wiring.flipped(self.rsp), fifo.o)
 
-        cmd = self.cmd.payload
+        # Commands are decoded from a register next to the decode logic, not from wherever the
+        # producer's register sits.
+        m.submodules.cmd_buffer = cmd_buffer = SkidBuffer(command_layout(cfg))
+        wiring.connect(m, wiring.flipped(self.cmd), cmd_buffer.i)
+        cmd_stream = cmd_buffer.o
+        cmd = cmd_stream.payload
         layer_ok = cmd.layer < L
         cls = Signal(range(cfg.classes))
         m.d.comb += cls.eq(cmd.layer % cfg.classes)     # a few LUTs: layer has ~log2(L) bits
         written = Signal(L)             # layers whose row of the step in progress is stored
         is_written = written.bit_select(cmd.layer[:max(1, (L - 1).bit_length())], 1)
+        # All are, as a register: a COMMIT checks it in the cycle after it is taken, and the
+        # last WRITE was taken in the cycle before at the latest.
+        complete = Signal()
+        m.d.sync += complete.eq(written == (1 << L) - 1)
+        # A READ, as taken: its layer and class, and whether its row of this step is stored.
         read_layer = Signal.like(storage.r_layer)
+        read_cls = Signal.like(cls)
+        read_written = Signal()
+        # ``length == 0``, registered: a READ reaches REQUEST at least 2 cycles after a commit.
+        no_entries = Signal(init=1)
+        m.d.sync += no_entries.eq(indexer.length == 0)
 
         m.d.comb += [
             self.length.eq(indexer.length),
-            table.drop.eq(indexer.plan.drop),
-            table.startover.eq(indexer.plan.startover),
-            table.sink.eq(indexer.length + 1 == cfg.sinks),
             indexer.advance.eq(table.commit),
             storage.w_layer.eq(cmd.layer),
             storage.w_slot.eq(table.pending[cls]),
             storage.w_row.eq(cmd.row),
         ]
 
-        # The response FIFO is filled one cycle after an item is issued (the storage read), so
-        # an item may be issued only while the FIFO has room for it and for the one in flight;
-        # both terms are registers, which keeps ``slots.ready`` free of combinational loops.
-        push = Signal.like(fifo.i.payload)
-        push_valid = Signal()
-        room = Signal()
+        # The plan, registered: it changes only at a commit, and the table cannot take the next
+        # one within 2 cycles.
+        m.d.sync += [table.drop.eq(indexer.plan.drop), table.startover.eq(indexer.plan.startover),
+                     table.sink.eq(indexer.sink)]
+
+        # Read-out pipeline: an issue register, then the storage's latency, then the FIFO. Every
+        # item goes through it (the one-item answers too, so that they keep their order behind
+        # rows still in flight), and none ever waits in it: an item is issued only with a
+        # credit, one per free FIFO place, returned when an item leaves the FIFO.
+        item = data.StructLayout({"valid": 1, "status": Status,
+                                  "pos": response_layout(cfg)["pos"].shape, "last": 1})
+        stages = [Signal(item, name=f"item{n}") for n in range(1 + storage.latency)]
+        issue, arrive = stages[0], stages[-1]
+        issue_layer = Signal.like(storage.r_layer)
+        issue_slot = Signal.like(storage.r_slot)
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(stages, stages[1:])]
+        m.d.sync += issue.valid.eq(0)
         m.d.comb += [
-            room.eq(fifo.level + push_valid < self._fifo_depth),
-            fifo.i.valid.eq(push_valid),
-            fifo.i.payload.eq(push),
+            storage.r_en.eq(issue.valid),
+            storage.r_layer.eq(issue_layer),
+            storage.r_slot.eq(issue_slot),
+            fifo.i.valid.eq(arrive.valid),
+            fifo.i.payload.status.eq(arrive.status),
+            fifo.i.payload.pos.eq(arrive.pos),
+            fifo.i.payload.last.eq(arrive.last),
         ]
-        with m.If(push.status == Status.ROW):
+        with m.If(arrive.status == Status.ROW):
             m.d.comb += fifo.i.payload.row.eq(storage.r_row)
-        m.d.sync += push_valid.eq(0)
+        credits = Signal(range(self._fifo_depth + 1), init=self._fifo_depth)
+        credit = Signal(init=1)         # credits != 0, as a register
+        take = Signal()
+        give = fifo.o.valid & fifo.o.ready
+        m.d.sync += [credits.eq(credits - take + give),
+                     credit.eq(give | (credits >= 2) | ((credits == 1) & ~take))]
 
         status = Signal(Status)         # the one answer of RESPOND
         state = Signal(_State)
         with m.If(state == _State.IDLE):
-            m.d.comb += self.cmd.ready.eq(~table.busy)
-            with m.If(self.cmd.valid & ~table.busy):
+            m.d.comb += cmd_stream.ready.eq(~table.busy)
+            with m.If(cmd_stream.valid & ~table.busy):
                 with m.If(cmd.op == Op.WRITE):
                     with m.If(~layer_ok):
                         m.d.sync += self.errors.bad_layer.eq(1)
-                    with m.Elif(is_written):
-                        m.d.sync += self.errors.duplicate_write.eq(1)
                     with m.Else():
-                        m.d.comb += storage.w_en.eq(1)
-                        m.d.sync += is_written.eq(1)
+                        # Set whether or not it was: the flag's enable then does not wait for
+                        # the multiplexer that reads it.
+                        m.d.sync += [is_written.eq(1),
+                                     self.errors.duplicate_write.eq(
+                                         self.errors.duplicate_write | is_written)]
+                        with m.If(~is_written):
+                            m.d.comb += storage.w_en.eq(1)
                 with m.Elif(cmd.op == Op.COMMIT):
-                    with m.If(written == (1 << L) - 1):
-                        m.d.comb += table.commit.eq(1)
-                        m.d.sync += written.eq(0)
-                    with m.Else():
-                        m.d.sync += self.errors.missing_write.eq(1)
+                    m.d.sync += state.eq(_State.COMMIT)
                 with m.Elif(cmd.op == Op.READ):
-                    count = indexer.length + is_written
-                    m.d.sync += read_layer.eq(cmd.layer)
+                    m.d.sync += [read_layer.eq(cmd.layer), read_cls.eq(cls),
+                                 read_written.eq(is_written)]
                     with m.If(~layer_ok):
                         m.d.sync += status.eq(Status.BAD_LAYER)
                         m.d.sync += state.eq(_State.RESPOND)
-                    with m.Elif(count == 0):
-                        m.d.sync += status.eq(Status.EMPTY)
-                        m.d.sync += state.eq(_State.RESPOND)
                     with m.Else():
-                        m.d.comb += [
-                            table.walk.valid.eq(1),
-                            table.walk.payload.cls.eq(cls),
-                            table.walk.payload.count.eq(count),
-                            table.walk.payload.length.eq(indexer.length),
-                        ]
-                        m.d.sync += state.eq(_State.READ)
+                        m.d.sync += status.eq(Status.EMPTY)
+                        m.d.sync += state.eq(_State.REQUEST)
                 with m.Else():
                     m.d.sync += self.errors.bad_op.eq(1)
 
+        with m.Elif(state == _State.COMMIT):
+            with m.If(complete):
+                m.d.comb += table.commit.eq(1)
+                m.d.sync += written.eq(0)
+            with m.Else():
+                m.d.sync += self.errors.missing_write.eq(1)
+            m.d.sync += state.eq(_State.IDLE)
+
+        with m.Elif(state == _State.REQUEST):
+            with m.If(no_entries & ~read_written):
+                m.d.sync += state.eq(_State.RESPOND)
+            with m.Else():
+                m.d.comb += [
+                    table.walk.valid.eq(1),
+                    table.walk.payload.cls.eq(read_cls),
+                    table.walk.payload.length.eq(indexer.length),
+                    table.walk.payload.pending.eq(read_written),
+                ]
+                m.d.sync += state.eq(_State.READ)
+
         with m.Elif(state == _State.READ):
             slots = table.slots
-            m.d.comb += [
-                slots.ready.eq(room),
-                storage.r_en.eq(slots.valid & room),
-                storage.r_layer.eq(read_layer),
-                storage.r_slot.eq(slots.payload.slot),
-            ]
-            with m.If(slots.valid & room):
+            m.d.comb += [table.credit.eq(credit), take.eq(table.want & credit)]
+            with m.If(slots.valid):
                 m.d.sync += [
-                    push_valid.eq(1),
-                    push.status.eq(Status.ROW),
-                    push.pos.eq(slots.payload.pos),
-                    push.last.eq(slots.payload.last),
+                    issue.valid.eq(1),
+                    issue.status.eq(Status.ROW),
+                    issue.pos.eq(slots.pos),
+                    issue.last.eq(slots.last),
+                    issue_layer.eq(read_layer),
+                    issue_slot.eq(slots.slot),
                 ]
-                with m.If(slots.payload.last):
+                with m.If(slots.last):
                     m.d.sync += state.eq(_State.IDLE)
 
         with m.Elif(state == _State.RESPOND):
-            with m.If(room):
-                m.d.sync += [push_valid.eq(1), push.status.eq(status), push.pos.eq(0),
-                             push.last.eq(1)]
+            m.d.comb += take.eq(credit)
+            with m.If(credit):
+                m.d.sync += [issue.valid.eq(1), issue.status.eq(status), issue.pos.eq(0),
+                             issue.last.eq(1)]
                 m.d.sync += state.eq(_State.IDLE)
         return m

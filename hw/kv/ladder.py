@@ -24,20 +24,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import KVConfig
+from .policy import check_kv_config
 
 
-__all__ = ["LadderIndexer", "plan_layout", "check_lacache_config"]
-
-
-def check_lacache_config(owner, config):
-    """Check that ``config`` is a LaCache :class:`KVConfig`; return it."""
-    if not isinstance(config, KVConfig):
-        raise TypeError(f"{owner}.config must be a KVConfig, not {config!r}")
-    if config.policy != "lacache":
-        raise ValueError(f"{owner}.config.policy={config.policy!r} is not supported: expected "
-                         f"'lacache' (the hardware implements the LaCache ladder only)")
-    return config
+__all__ = ["LadderIndexer", "plan_layout"]
 
 
 def _initial_room(config):
@@ -78,10 +68,13 @@ class LadderIndexer(wiring.Component):
         plan shown in that cycle at the next edge.
     length : ``Out(range(capacity + 2))``
         Entries every layer holds (the cache length after the last compaction). Register.
+    sink : ``Out(1)``
+        The next token is logical ``S0 - 1``, the last sink (never when ``S0 = 0``).
     plan : ``Out(plan_layout(config))``
         The plan for the cache length ``length + 1``, i.e. what ``LaCache.plan(length + 1)``
         gives (``active`` low where it gives ``None``; the other fields then carry no meaning).
-        Combinational from registers only, so it is valid in every cycle.
+        Combinational from registers only, so it is valid in every cycle; ``active``, ``drop``
+        and ``startover`` are a couple of LUTs from them (constant comparisons).
 
     Raises
     ------
@@ -90,10 +83,11 @@ class LadderIndexer(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = check_lacache_config("LadderIndexer", config)
+        self._config = check_kv_config("LadderIndexer", config, ("lacache",))
         super().__init__({
             "advance": In(1),
             "length": Out(range(config.capacity + 2)),
+            "sink": Out(1),
             "plan": Out(plan_layout(config)),
         })
 
@@ -117,16 +111,21 @@ class LadderIndexer(wiring.Component):
         room = Signal(layout["room"].shape, init=room0)
         free0 = Signal(layout["free0"].shape, init=free0_0)
 
-        n_next = self.length + 1
+        length = self.length
+        n_next = length + 1
         plan = self.plan
+        # In streaming decode ``need = length + 1 - C' <= 1`` and ``free0 >= 0`` (module
+        # docstring), so ``need == 1`` is ``length == C'``, which also implies ``active``, and a
+        # start-over is a drop with ``free0 == 0``: comparisons with constants, no adder.
         m.d.comb += [
-            plan.active.eq(n_next > Mux(compensated, cap, cfg.budget)),
+            self.sink.eq(length == S0 - 1 if S0 else 0),
+            plan.active.eq(Mux(compensated, length >= cap, length >= cfg.budget)),
+            plan.drop.eq(length == cap),
+            plan.startover.eq(plan.drop & (free0 == 0)),
             plan.need.eq(n_next - cap),
             plan.room.eq(room),
             plan.free0.eq(free0),
             plan.cursor.eq(cursor),
-            plan.startover.eq(plan.active & (plan.need > free0)),
-            plan.drop.eq(plan.active & (plan.need == 1)),
             plan.inc.eq(Mux(plan.startover, room, Mux(plan.drop, A, 0))),
             plan.base.eq(Mux(plan.startover, S0, cursor)),
             plan.next_cursor.eq(Mux(plan.startover, S0 + A, cursor + plan.inc)),
@@ -139,8 +138,8 @@ class LadderIndexer(wiring.Component):
             with m.If(plan.drop):
                 # A start-over restarts the ladder one group past S0: room0 - A, one rung less.
                 m.d.sync += [
-                    self.length.eq(n_next - R),
-                    cursor.eq(plan.next_cursor),
+                    self.length.eq(length + 1 - R),
+                    cursor.eq(Mux(plan.startover, S0 + A, cursor + A)),
                     room.eq(Mux(plan.startover, room0 - A, room - A)),
                     free0.eq(Mux(plan.startover, free0_0 - R, free0 - R)),
                 ]

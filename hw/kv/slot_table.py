@@ -1,19 +1,26 @@
-"""Logical-to-physical slot tables of the LaCache classes, as linked lists: O(B) per compaction.
+"""Logical-to-physical slot tables of the policy's classes, as linked lists: O(B) per compaction.
 
-In streaming decode every layer of one class ``c = i % (R + 1)`` keeps the same logical list, so
-one table per class serves all its layers; layer ``i`` stores token ``t`` at the physical row its
-class gave ``t``. A table is a singly linked list over the physical rows: ``links[s]`` is the row
-after row ``s`` in logical order, and a sentinel node (index ``rows``) stands before logical 0.
+In streaming decode every layer of one class (``c = i % (R + 1)`` under LaCache; one class
+under StreamingLLM) keeps the same logical list, so one table per class serves all its layers;
+layer ``i`` stores token ``t`` at the physical row its class gave ``t``. A table is a singly
+linked list over the physical rows: ``next[s]`` is the row after row ``s`` in logical order, and
+a sentinel node (index ``rows``) stands before logical 0.
 
-Why a linked list: a compaction removes ``R`` entries of the window ``[p, p + B)`` and every
-later entry moves down ``R`` places. In a flat table that is ``O(C)`` moves; in a list it is a
-walk of ``B + 1`` links from the node before the window and two link writes. The node before the
-window is known without searching: it is the last kept node of the previous compaction (the
-cursor only moves by ``A``), or, after a start-over, the node of logical ``S0 - 1``, which never
-moves since sinks are never dropped. Appends write one link at the tail. The price is that a
-read-out chases links, one per cycle: the link memories are read asynchronously (they map to
-distributed RAM) at a register holding the current node, so a chase step is register ->
-LUT RAM -> register, never a block-RAM output feeding a block-RAM address.
+Why a linked list: a compaction removes ``R`` entries of the window ``[p, p + B)`` (see
+:mod:`hw.kv.policy`) and every later entry moves down ``R`` places. In a flat table that is
+``O(C)`` moves; in a list it is a walk of ``B + 2`` links from the node before the window and a
+few link writes. The node before the window is known without searching: it is the last kept node
+of the previous compaction (the cursor only moves by ``A``), or, on a start-over, the node of
+logical ``S0 - 1``, which never moves since sinks are never dropped. Appends write at the tail.
+
+The links live in block RAM with registered outputs (:class:`~hw.kv.block_ram.RegisteredRAM`,
+2 cycles from address to data), so no cycle holds a memory read and the logic around it. A
+read-out must still yield one row per cycle while each hop takes 2 cycles, so every list also
+has skip links, ``skip[s]`` = the node two after ``s``: the even and the odd logical positions
+are two chains followed in turn, each with one hop every 2 cycles. A pre-sentinel node (index
+``rows + 1``) stands before the sentinel, so that ``skip[pre]`` is logical 0 and
+``skip[sentinel]`` logical 1. A compaction rewrites the skip link of each of the two nodes
+before the window and of each node it keeps, as the walk reveals the nodes two further on.
 
 Physical rows are allocated from a counter until all ``rows`` are used, then from a free queue of
 ``R`` entries per class: a compaction happens exactly every ``R`` tokens once the cache is full,
@@ -27,10 +34,11 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .ladder import check_lacache_config
+from .block_ram import RegisteredRAM
+from .policy import check_kv_config, compaction_window
 
 
-__all__ = ["SlotTable"]
+__all__ = ["SlotTable", "commit_cycles"]
 
 
 class _State(enum.Enum):
@@ -38,10 +46,14 @@ class _State(enum.Enum):
     # the state Verilator reports as incomplete.
     IDLE = 0
     WALK = 1
-    LINK = 2
-    ALLOC = 3
-    READ_FIRST = 4
-    READ = 5
+    ALLOC = 2
+    READ = 3
+
+
+def commit_cycles(config, *, drop):
+    """Cycles a commit keeps :class:`SlotTable` busy, from the ``commit`` pulse until it can
+    take the next: 2, or ``2 * B + 8`` with a drop (a walk of ``B + 2`` hops of 2 cycles)."""
+    return 2 * compaction_window(config).B + 8 if drop else 2
 
 
 class SlotTable(wiring.Component):
@@ -50,46 +62,54 @@ class SlotTable(wiring.Component):
     Parameters
     ----------
     config : KVConfig
-        A LaCache configuration.
+        A LaCache or StreamingLLM configuration.
 
     Interface attributes
     --------------------
     pending : ``Out(data.ArrayLayout(unsigned(slot_bits), classes))``
         The physical row the next token takes in each class: write layer ``i``'s K/V there, at
-        ``pending[i % (R + 1)]``. Register; changes only while ``busy``.
+        ``pending[i % classes]``. Register; changes only while ``busy``.
     commit : ``In(1)``
         Pulse (while not ``busy``) to append the pending token to every list and, if ``drop``,
         compact. ``drop``, ``startover`` and ``sink`` are sampled in the same cycle.
     drop, startover : ``In(1)``
-        The plan of :class:`~hw.kv.ladder.LadderIndexer`: remove ``R`` entries of the window at
-        the cursor (or at ``S0`` on a start-over) in every class.
+        The plan of the indexer: remove ``R`` entries of the window at the cursor (or at ``S0``
+        on a start-over) in every class.
     sink : ``In(1)``
         The appended token is logical ``S0 - 1``: it becomes the anchor of start-overs.
     walk : ``In(stream.Signature(walk layout))``
-        A read-out request ``{cls, count, length}`` (taken only while not ``busy``): stream
-        ``count`` rows of class ``cls`` in logical order; ``length`` is the committed list length
-        and a ``count`` of ``length + 1`` appends the pending row.
-    slots : ``Out(stream.Signature({slot, pos, last}))``
-        The rows of a walk in logical order, with their logical index ``pos`` (the RoPE
-        position of the key), the last flagged. The first is offered two cycles after the
-        request, then one per cycle while ``slots.ready`` is high; ``slot`` comes from a
-        register through a class multiplexer.
+        A read-out request ``{cls, length, pending}`` (taken only while not ``busy``): yield the
+        ``length`` rows of class ``cls``'s committed list in logical order, then, if
+        ``pending``, the pending row; at least one row in all.
+    credit : ``In(1)``
+        The consumer of ``slots`` has room for one more slot. During a read-out, each cycle with
+        ``credit`` high (and ``want`` high) starts the lookup of the next slot, which appears on
+        ``slots`` exactly 2 cycles later and must be taken then.
+    want : ``Out(1)``
+        A read-out has slots left to look up: a cycle with ``want`` and ``credit`` high uses
+        the credit.
+    slots : ``Out({valid, slot, pos, last})``
+        The rows of a read-out in logical order, with their logical index ``pos`` (the RoPE
+        position of the key), the last flagged; one per cycle while ``credit`` stays high, the
+        first 3 cycles after the request is taken. Not a stream: there is no ``ready``, the
+        credits are the flow control.
     busy : ``Out(1)``
-        High while a commit or a walk is in progress. A commit without a drop takes 2 cycles,
-        one with a drop ``B + 4``, whatever the budget.
+        High while a commit or a read-out is in progress (:func:`commit_cycles`): exactly
+        while the state is not idle, kept as a register of its own.
 
     Attributes
     ----------
-    links : list of Memory
-        The per-class link memories (``rows + 1`` entries, the last the sentinel), for
-        testbenches that inspect the lists.
+    links, skips : list of RegisteredRAM
+        Per class, the ``next`` and ``skip`` link memories (``rows + 2`` entries: the rows, the
+        sentinel, the pre-sentinel), for testbenches that inspect the lists.
     """
 
     def __init__(self, *, config):
-        self._config = cfg = check_lacache_config("SlotTable", config)
+        self._config = cfg = check_kv_config("SlotTable", config)
         rows = cfg.rows_per_layer
-        node = unsigned(rows.bit_length())
-        self.links = [Memory(shape=node, depth=rows + 1, init=[]) for _ in range(cfg.classes)]
+        width = (rows + 1).bit_length()
+        self.links = [RegisteredRAM(width=width, depth=rows + 2) for _ in range(cfg.classes)]
+        self.skips = [RegisteredRAM(width=width, depth=rows + 2) for _ in range(cfg.classes)]
         super().__init__({
             "pending": Out(data.ArrayLayout(unsigned(cfg.slot_bits), cfg.classes)),
             "commit": In(1),
@@ -98,14 +118,17 @@ class SlotTable(wiring.Component):
             "sink": In(1),
             "walk": In(stream.Signature(data.StructLayout({
                 "cls": range(cfg.classes),
-                "count": range(rows + 1),
                 "length": range(rows + 1),
+                "pending": 1,
             }))),
-            "slots": Out(stream.Signature(data.StructLayout({
+            "credit": In(1),
+            "want": Out(1),
+            "slots": Out(data.StructLayout({
+                "valid": 1,
                 "slot": unsigned(cfg.slot_bits),
                 "pos": range(rows),
                 "last": 1,
-            }))),
+            })),
             "busy": Out(1),
         })
 
@@ -119,90 +142,145 @@ class SlotTable(wiring.Component):
         """Index of the node before logical 0 in every link memory."""
         return self._config.rows_per_layer
 
+    @property
+    def pre_sentinel(self):
+        """Index of the node before the sentinel: its skip link is logical 0."""
+        return self._config.rows_per_layer + 1
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        A, B, R, rows = cfg.A, cfg.B, cfg.R, cfg.rows_per_layer
-        node = unsigned(rows.bit_length())
+        B, A, R = compaction_window(cfg)
+        rows = cfg.rows_per_layer
+        node = unsigned((rows + 1).bit_length())
+        S, P = self.sentinel, self.pre_sentinel
 
         fresh = Signal(range(rows + 1), init=1)     # pending starts at row 0 out of reset
         qread = Signal(range(max(2, R)))
-        step = Signal(range(B + 1))                 # window node being read in WALK
-        walk_req = Signal.like(self.walk.payload)
-        walk_pos = Signal(range(rows + 1))
+        step = Signal(range(B + 4))                 # walk hops issued
+        wait = Signal()                             # the second cycle of a walk hop
+        hop0 = Signal()                             # step == 0, as a register
+        walk_done = Signal()                        # wait & (step == B + 3), as a register
+        handle = Signal(B + 2)                      # one-hot: wait & (step == k + 2)
 
-        class_ports = []
-        for c, links in enumerate(self.links):
-            m.submodules[f"links{c}"] = links
+        ports = []
+        for c in range(cfg.classes):
+            m.submodules[f"links{c}"] = links = self.links[c]
+            m.submodules[f"skips{c}"] = skips = self.skips[c]
             # At least 2 deep: a 1-deep memory has a 0-bit address, which Verilog cannot declare.
             m.submodules[f"free{c}"] = free = Memory(shape=unsigned(cfg.slot_bits),
                                                      depth=max(2, R), init=[])
-            class_ports.append((links.read_port(domain="comb"), links.write_port(),
-                                free.read_port(), free.write_port()))
+            ports.append((links, skips, free.read_port(), free.write_port()))
 
-        # The state of each class: its tail, its cursor node (logical cursor - 1), its start-over
-        # anchor (logical S0 - 1; the sentinel when S0 = 0), and in a walk the node before the
-        # window and the first and last node it keeps.
-        regs = [{name: Signal(node, init=self.sentinel, name=f"{name}{c}")
-                 for name in ("tail", "cur", "anchor", "prev", "first", "last", "at")}
+        # Per class: the tail and the start-over anchor (logical S0 - 1; the sentinel when
+        # S0 = 0), the node before the next window when there is no start-over (logical
+        # cursor - 1), each with the node before it; in a walk the node before the window, the
+        # first and last nodes kept, and the last two nodes of the compacted list so far, whose
+        # skip links the next node revealed completes; in a read-out the last node of each chain.
+        names = {"tail": S, "tail_prev": P, "anchor": S, "anchor_prev": P, "cur": S,
+                 "cur_prev": P, "prev": S, "first": S, "last": S, "e1": S, "e2": P,
+                 "chain0": P, "chain1": S, "new_tail_prev": P}
+        regs = [{name: Signal(node, init=init, name=f"{name}{c}") for name, init in names.items()}
                 for c in range(cfg.classes)]
-        # ``at`` is the node a walk stands on; the link memory is read asynchronously at it, so
-        # that a chase moves one node per cycle from a register, with no memory output feeding
-        # a memory address in the same cycle.
-        for c, (rd, _, _, _) in enumerate(class_ports):
-            m.d.comb += rd.addr.eq(regs[c]["at"])
+        for c, r in enumerate(regs):
+            r["fix_tail"] = Signal(name=f"fix_tail{c}")
+
+        def reveal(c, value):
+            skips, r = ports[c][1], regs[c]
+            m.d.comb += [skips.w_addr.eq(r["e2"]), skips.w_data.eq(value), skips.w_en.eq(1)]
+            m.d.sync += [r["e2"].eq(r["e1"]), r["e1"].eq(value)]
+
+        # A read-out: the next position to look up, and the lookups of the last two cycles.
+        req = Signal.like(self.walk.payload)
+        last_pos = Signal(range(rows + 1))
+        ipos = Signal(range(rows + 2))
+        want = Signal()                             # ipos <= last_pos, as a register
+        # The lookup returning is on the chain of ``ipos`` (so it is the node to look up from),
+        # as a register.
+        follow = Signal()
+        lookup = data.StructLayout({"valid": 1, "pos": range(rows + 1), "last": 1, "pending": 1})
+        flight = [Signal(lookup, name=f"lookup{n}") for n in range(2)]
 
         state = Signal(_State)
         with m.If(state == _State.IDLE):
             m.d.comb += self.walk.ready.eq(~self.commit)
             with m.If(self.commit):
-                for c, (rd, wr, _, _) in enumerate(class_ports):
+                for c, (links, skips, _, _) in enumerate(ports):
                     r, pend = regs[c], self.pending[c]
-                    m.d.comb += [wr.addr.eq(r["tail"]), wr.data.eq(pend), wr.en.eq(1)]
-                    m.d.sync += r["tail"].eq(pend)
+                    m.d.comb += [links.w_addr.eq(r["tail"]), links.w_data.eq(pend),
+                                 links.w_en.eq(1),
+                                 skips.w_addr.eq(r["tail_prev"]), skips.w_data.eq(pend),
+                                 skips.w_en.eq(1)]
+                    m.d.sync += [r["tail"].eq(pend), r["tail_prev"].eq(r["tail"])]
                     with m.If(self.sink):
-                        m.d.sync += [r["anchor"].eq(pend), r["cur"].eq(pend)]
+                        m.d.sync += [r["anchor"].eq(pend), r["anchor_prev"].eq(r["tail"]),
+                                     r["cur"].eq(pend), r["cur_prev"].eq(r["tail"])]
                     prev = Mux(self.startover, r["anchor"], r["cur"])
-                    m.d.sync += [r["prev"].eq(prev), r["at"].eq(prev)]
-                m.d.sync += step.eq(0)
+                    m.d.sync += [r["prev"].eq(prev), r["e1"].eq(prev),
+                                 r["e2"].eq(Mux(self.startover, r["anchor_prev"], r["cur_prev"]))]
+                m.d.sync += [step.eq(0), wait.eq(0), hop0.eq(1), walk_done.eq(0), handle.eq(0)]
+                m.d.sync += self.busy.eq(1)
                 with m.If(self.drop):
                     m.d.sync += qread.eq(0)
                     m.d.sync += state.eq(_State.WALK)
                 with m.Else():
                     m.d.sync += state.eq(_State.ALLOC)
             with m.Elif(self.walk.valid):
-                m.d.sync += [walk_req.eq(self.walk.payload), walk_pos.eq(0)]
-                for c in range(cfg.classes):
-                    m.d.sync += regs[c]["at"].eq(self.sentinel)
-                m.d.sync += state.eq(_State.READ_FIRST)
+                walk = self.walk.payload
+                m.d.sync += [req.eq(walk),
+                             last_pos.eq(Mux(walk.pending, walk.length, walk.length - 1)),
+                             ipos.eq(0), want.eq(1), follow.eq(0), flight[0].valid.eq(0),
+                             flight[1].valid.eq(0)]
+                for r in regs:
+                    m.d.sync += [r["chain0"].eq(P), r["chain1"].eq(S)]
+                m.d.sync += [state.eq(_State.READ), self.busy.eq(1)]
 
         with m.Elif(state == _State.WALK):
-            # The read port shows window node ``step`` (w_step); chase on to the next one.
-            m.d.sync += step.eq(step + 1)
-            for c, (rd, wr, _, fw) in enumerate(class_ports):
+            # Hop ``step`` reads the link of the node before window node ``step`` (the node
+            # before the window itself for hop 0); its result, window node ``step`` (``B``: the
+            # node after the window, ``B + 1``: the one after that), arrives 2 cycles later and
+            # addresses the next hop at once. Everything else it decides is done in the cycle
+            # after, from a register, away from the block RAM's output.
+            m.d.sync += [wait.eq(~wait), hop0.eq(0)]
+            with m.If(~wait):
+                m.d.sync += step.eq(step + 1)
+            m.d.sync += walk_done.eq(~wait & (step == B + 2))
+            m.d.sync += [handle[k].eq(~wait & (step == k + 1)) for k in range(B + 2)]
+            with m.If(walk_done):
+                m.d.sync += state.eq(_State.ALLOC)
+            for c, (links, skips, _, fw) in enumerate(ports):
                 r = regs[c]
-                m.d.sync += r["at"].eq(rd.data)
-                for k in range(B + 1):
-                    with m.If(step == k):
-                        if k == c:
-                            m.d.sync += r["first"].eq(rd.data)
-                        if k == c + A - 1:
-                            m.d.sync += [r["last"].eq(rd.data), r["cur"].eq(rd.data)]
-                        if k == B:
-                            m.d.comb += [wr.addr.eq(r["last"]), wr.data.eq(rd.data),
-                                         wr.en.eq(1)]
-                        elif not c <= k < c + A:
+                got = Signal(node, name=f"got{c}")
+                m.d.sync += got.eq(links.r_data)
+                m.d.comb += links.r_en.eq(~wait & (step <= B + 1))
+                for k in range(B + 2):
+                    with m.If(handle[k]):
+                        if k < B and c <= k < c + A:
+                            if k == c:
+                                m.d.sync += r["first"].eq(got)
+                            if k == c + A - 1:
+                                m.d.sync += [r["last"].eq(got), r["cur"].eq(got),
+                                             r["cur_prev"].eq(r["e1"])]
+                            reveal(c, got)
+                        elif k < B:
                             # Dropped: queue position = rows this class dropped before.
                             m.d.comb += [fw.addr.eq(min(k, c) + max(0, k - c - A)),
-                                         fw.data.eq(rd.data), fw.en.eq(1)]
-            with m.If(step == B):
-                m.d.sync += state.eq(_State.LINK)
-
-        with m.Elif(state == _State.LINK):
-            for c, (_, wr, _, _) in enumerate(class_ports):
-                m.d.comb += [wr.addr.eq(regs[c]["prev"]), wr.data.eq(regs[c]["first"]),
-                             wr.en.eq(1)]
-            m.d.sync += state.eq(_State.ALLOC)
+                                         fw.data.eq(got), fw.en.eq(1)]
+                        elif k == B:
+                            # The node after the window follows the last kept one, or, when a
+                            # class keeps none (StreamingLLM), the node before the window.
+                            m.d.comb += [links.w_addr.eq(r["last"] if A else r["prev"]),
+                                         links.w_data.eq(got), links.w_en.eq(1)]
+                            reveal(c, got)
+                            # The tail's predecessor was dropped: fixed in ALLOC.
+                            m.d.sync += [r["fix_tail"].eq(got == r["tail"]),
+                                         r["new_tail_prev"].eq(r["e1"])]
+                        else:
+                            m.d.comb += [skips.w_addr.eq(r["e2"]), skips.w_data.eq(got),
+                                         skips.w_en.eq(1)]
+                            if A:
+                                m.d.comb += [links.w_addr.eq(r["prev"]),
+                                             links.w_data.eq(r["first"]), links.w_en.eq(1)]
 
         with m.Elif(state == _State.ALLOC):
             # The free queue's read port has shown ``free[qread]`` since the cycle after
@@ -213,38 +291,55 @@ class SlotTable(wiring.Component):
                     m.d.sync += self.pending[c].eq(fresh)
             with m.Else():
                 m.d.sync += qread.eq(Mux(qread == R - 1, 0, qread + 1))
-                for c, (_, _, fr, _) in enumerate(class_ports):
+                for c, (_, _, fr, _) in enumerate(ports):
                     m.d.sync += self.pending[c].eq(fr.data)
-            m.d.sync += state.eq(_State.IDLE)
-
-        with m.Elif(state == _State.READ_FIRST):
-            # Step from the sentinel onto logical 0, so that ``at`` holds the slot offered. (Not
-            # in IDLE: the link address would then depend on the command decode.)
-            for c, (rd, _, _, _) in enumerate(class_ports):
-                m.d.sync += regs[c]["at"].eq(rd.data)
-            m.d.sync += state.eq(_State.READ)
+            for r in regs:
+                with m.If(r["fix_tail"]):
+                    m.d.sync += [r["tail_prev"].eq(r["new_tail_prev"]), r["fix_tail"].eq(0)]
+            m.d.sync += [state.eq(_State.IDLE), self.busy.eq(0)]
 
         with m.Elif(state == _State.READ):
-            length, cls = walk_req.length, walk_req.cls
-            at_of_class = Signal(node)
-            with m.Switch(cls):
+            # Position ``ipos`` is looked up from the node two positions before it, on its
+            # chain: the lookup returning this cycle if it is that one, else the chain's
+            # register, which keeps every node returned.
+            issue = Signal()
+            back = flight[1]
+            m.d.comb += [self.want.eq(want), issue.eq(want & self.credit)]
+            m.d.sync += [flight[0].valid.eq(issue), flight[0].pos.eq(ipos),
+                         flight[0].last.eq(ipos == last_pos),
+                         flight[0].pending.eq(ipos == req.length), flight[1].eq(flight[0])]
+            with m.If(issue):
+                m.d.sync += [ipos.eq(ipos + 1), want.eq(ipos != last_pos)]
+            m.d.sync += follow.eq(flight[0].valid & (flight[0].pos[0] == (ipos[0] ^ issue)))
+            for c, (_, skips, _, _) in enumerate(ports):
+                r, got = regs[c], skips.r_data
+                m.d.comb += skips.r_en.eq(issue)
+                with m.If(back.valid):
+                    with m.If(back.pos[0]):
+                        m.d.sync += r["chain1"].eq(got)
+                    with m.Else():
+                        m.d.sync += r["chain0"].eq(got)
+            got_of_class = Signal(node)
+            with m.Switch(req.cls):
                 for c in range(cfg.classes):
                     with m.Case(c):
-                        m.d.comb += at_of_class.eq(regs[c]["at"])
+                        m.d.comb += got_of_class.eq(ports[c][1].r_data)
             m.d.comb += [
-                self.slots.valid.eq(1),
-                self.slots.payload.slot.eq(Mux(walk_pos == length,
-                                               self.pending[cls], at_of_class)),
-                self.slots.payload.pos.eq(walk_pos),
-                self.slots.payload.last.eq(walk_pos == walk_req.count - 1),
+                self.slots.valid.eq(back.valid),
+                self.slots.slot.eq(Mux(back.pending, self.pending[req.cls], got_of_class)),
+                self.slots.pos.eq(back.pos),
+                self.slots.last.eq(back.last),
             ]
-            with m.If(self.slots.ready):
-                for c, (rd, _, _, _) in enumerate(class_ports):
-                    m.d.sync += regs[c]["at"].eq(rd.data)
-                m.d.sync += walk_pos.eq(walk_pos + 1)
-                with m.If(self.slots.payload.last):
-                    m.d.sync += state.eq(_State.IDLE)
-        for _, _, fr, _ in class_ports:
-            m.d.comb += fr.addr.eq(qread)
-        m.d.comb += self.busy.eq(state != _State.IDLE)
+            with m.If(back.valid & back.last):
+                m.d.sync += [state.eq(_State.IDLE), self.busy.eq(0)]
+        # Read addresses do not depend on the state, to keep the state decode off the routes to
+        # the block RAMs; the enables say when a read counts.
+        for c, (links, skips, fr, _) in enumerate(ports):
+            r = regs[c]
+            m.d.comb += [
+                links.r_addr.eq(Mux(hop0, r["prev"], links.r_data)),
+                skips.r_addr.eq(Mux(follow, skips.r_data,
+                                    Mux(ipos[0], r["chain1"], r["chain0"]))),
+                fr.addr.eq(qread),
+            ]
         return m

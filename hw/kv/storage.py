@@ -2,9 +2,9 @@
 
 from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .block_ram import RegisteredRAM
 from .config import KVConfig
 
 
@@ -23,7 +23,10 @@ class KVStorage(wiring.Component):
     """One memory of ``layers * 2**slot_bits`` K/V rows; a row is written once and never moved.
 
     The address is ``{layer, slot}`` concatenated, so no multiplier is needed; rows past
-    ``rows_per_layer`` in each layer's power-of-two stride are unused.
+    ``rows_per_layer`` in each layer's power-of-two stride are unused. Both ports are registered
+    twice on their way in (here, then in :class:`~hw.kv.block_ram.RegisteredRAM`) and the read
+    data once on its way out: the block RAMs are spread across the die, and one register
+    cannot be near all of them, so a route to or from them gets a cycle of its own.
 
     Parameters
     ----------
@@ -32,13 +35,13 @@ class KVStorage(wiring.Component):
     Interface attributes
     --------------------
     w_en, w_layer, w_slot, w_row : ``In``
-        Write ``w_row`` (:func:`row_layout`) to row ``w_slot`` of layer ``w_layer`` at the edge
-        where ``w_en`` is high.
+        Write ``w_row`` (:func:`row_layout`) to row ``w_slot`` of layer ``w_layer``; the row is
+        stored at the third edge after the cycle where ``w_en`` is high.
     r_en, r_layer, r_slot : ``In``
-        Read row ``r_slot`` of layer ``r_layer`` where ``r_en`` is high.
+        Read row ``r_slot`` of layer ``r_layer`` where ``r_en`` is high. The read sees every
+        write whose ``w_en`` was high at least 2 cycles before.
     r_row : ``Out(row_layout(config))``
-        The row read, from the cycle after ``r_en``; held while ``r_en`` is low. A read and a
-        write of the same row in one cycle reads the old row.
+        The row read, :attr:`latency` cycles after ``r_en``.
     """
 
     def __init__(self, *, config):
@@ -64,15 +67,20 @@ class KVStorage(wiring.Component):
         """Rows of the memory: ``layers * 2**slot_bits``."""
         return self._config.layers << self._config.slot_bits
 
+    @property
+    def latency(self):
+        """Cycles from ``r_en`` to ``r_row``: the input register, the block RAM's 2 and the
+        output register."""
+        return 4
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rows = rows = Memory(shape=row_layout(self._config), depth=self.depth,
-                                          init=[])
-        wr, rd = rows.write_port(), rows.read_port()
-        m.d.comb += [
-            wr.addr.eq(Cat(self.w_slot, self.w_layer)), wr.data.eq(self.w_row),
-            wr.en.eq(self.w_en),
-            rd.addr.eq(Cat(self.r_slot, self.r_layer)), rd.en.eq(self.r_en),
-            self.r_row.eq(rd.data),
+        m.submodules.rows = rows = RegisteredRAM(width=row_layout(self._config).size,
+                                                 depth=self.depth)
+        m.d.sync += [
+            rows.w_addr.eq(Cat(self.w_slot, self.w_layer)), rows.w_data.eq(self.w_row),
+            rows.w_en.eq(self.w_en),
+            rows.r_addr.eq(Cat(self.r_slot, self.r_layer)), rows.r_en.eq(self.r_en),
+            self.r_row.eq(rows.r_data),
         ]
         return m

@@ -11,6 +11,7 @@ the final command, a READ of a full layer, yields).
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
+from hw.kv.cache import READ_LATENCY
 from sim.cocotb_stream import StreamSink, StreamSource
 from sim.cocotb_util import start_clock_and_reset, test_rng, test_vectors
 
@@ -45,7 +46,8 @@ async def matches_golden_under_stalls(dut):
 
 @cocotb.test()
 async def reads_one_row_per_cycle(dut):
-    """Without stalls, the final READ's ``count`` rows arrive in ``count + 5`` cycles."""
+    """Without stalls, the final READ's ``count`` rows arrive in ``count - 1 + READ_LATENCY``
+    cycles (and one for the source)."""
     vectors = test_vectors()
     commands, expected, count = vectors["commands"], vectors["expected"], vectors["last_read"]
     await start_clock_and_reset(dut)
@@ -53,5 +55,5 @@ async def reads_one_row_per_cycle(dut):
     start = cocotb.utils.get_sim_time("ns")
     await _session(dut, commands[-1:], expected[-count:], stall=0.0, salt="read")
     cycles = (cocotb.utils.get_sim_time("ns") - start) / 10
-    assert cycles <= count + 5, f"{count} rows took {cycles} cycles"
+    assert cycles <= count + READ_LATENCY, f"{count} rows took {cycles} cycles"
     await _check_errors(dut, vectors)

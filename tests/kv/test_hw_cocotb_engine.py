@@ -1,6 +1,7 @@
-"""KVCacheEngine on its emitted Verilog (Verilator, cocotb) against golden KVCache/LaCache:
-every READ response of every layer, after every few decode steps and mid-step, under stalls,
-for a small config with every kind of invalid command and for a paper-sized ladder."""
+"""KVCacheEngine on its emitted Verilog (Verilator, cocotb) against golden KVCache under LaCache
+or StreamingLLM: every READ response of every layer, after every few decode steps and mid-step,
+under stalls, for a small config with every kind of invalid command, for a paper-sized ladder
+and for StreamingLLM."""
 
 import pytest
 
@@ -35,6 +36,16 @@ def test_cocotb_paper_ladder_through_a_start_over():
     vectors = _vectors(PAPER, steps=PAPER.capacity + PAPER.R * (room // PAPER.A + 3),
                        read_every=97, errors=False, seed=9)
     assert _run(PAPER, vectors) == 2
+
+
+# StreamingLLM with a small row: the entry after the sinks dropped at every step.
+STREAMING = small(policy="streaming", layers=6, budget=40, sinks=4, kv_heads=2, elem_bits=7)
+
+
+def test_cocotb_streaming():
+    vectors = _vectors(STREAMING, steps=2 * STREAMING.budget + 7, read_every=11, errors=True,
+                       seed=4)
+    assert _run(STREAMING, vectors) == 2
 
 
 def test_cocotb_reports_a_mismatch():

@@ -1,13 +1,21 @@
 # amaranth: UnusedElaboratable=no
-"""The ``kv-lacache`` design: registration, build-sized defaults, cycle model, parameter checks."""
+"""The ``kv-lacache`` design: registration, build-sized defaults, cycle model, parameter checks,
+block RAM tiling."""
+
+import types
 
 import pytest
+from amaranth.hdl import Fragment, Instance
 
 from hw.kv.config import KVConfig
-from hw.kv.designs import KVEngineConfig, commit_cycles, peak_throughput, update_cycles_per_token
+from hw.kv.block_ram import RegisteredRAM, _ebr_mode
+from hw.kv.cache import READ_LATENCY, KVCacheEngine
+from hw.kv.designs import (KVEngineConfig, commit_cycles, peak_throughput, readout_cycles,
+                           update_cycles_per_token)
 from hw.kv.ladder import LadderIndexer
 from hw.kv.slot_table import SlotTable
 from hw.kv.storage import KVStorage
+from hw.kv.streaming import StreamingIndexer
 from hw.registry import _registry
 
 
@@ -24,17 +32,54 @@ def test_registered_with_a_config_that_fits_an_85f():
 
 def test_cycle_model_does_not_depend_on_the_budget():
     small, big = (KVConfig(layers=32, budget=c, sinks=4, span=8, overlap=4) for c in (64, 4096))
-    assert update_cycles_per_token(small) == update_cycles_per_token(big) == 32 + 2 + 9 / 5
-    assert commit_cycles(big, drop=True) == big.B + 4 == 11
-    figures = peak_throughput(KVEngineConfig(), 100e6)
-    assert figures["tokens/s (cache update)"] == pytest.approx(100e6 / (32 + 2 + 4 / 1))
+    # B = 7, R = 5: 32 writes, a 3-cycle commit, and every 5th token a walk of 2 * 7 + 9.
+    assert update_cycles_per_token(small) == update_cycles_per_token(big) == 32 + 3 + 20 / 5
+    assert commit_cycles(big, drop=True) == 2 * big.B + 9 == 23
+    figures = peak_throughput(KVEngineConfig(), 100e6)      # S/O 16/0: B = 2, R = 1
+    assert figures["tokens/s (cache update)"] == pytest.approx(100e6 / (32 + 3 + 10))
+    assert readout_cycles(KVEngineConfig(), 257) == 256 + READ_LATENCY
 
 
-@pytest.mark.parametrize("cls", [LadderIndexer, SlotTable, KVStorage])
-def test_components_check_their_config(cls):
+def test_streaming_cycle_model():
+    # StreamingLLM drops the entry after the sinks at every step: a walk of B = 1.
+    config = KVConfig(layers=32, budget=256, sinks=4, policy="streaming")
+    assert commit_cycles(config, drop=True) == 11
+    assert update_cycles_per_token(config) == 32 + 11
+
+
+@pytest.mark.parametrize("cls", [LadderIndexer, StreamingIndexer])
+def test_indexers_check_their_policy(cls):
     with pytest.raises(TypeError, match=f"{cls.__name__}.config must be a KVConfig"):
         cls(config=None)
-    if cls is not KVStorage:
-        with pytest.raises(ValueError, match="policy='streaming' is not supported"):
-            cls(config=KVConfig(policy="streaming"))
-    assert cls(config=KVConfig()).config == KVConfig()
+    own = "lacache" if cls is LadderIndexer else "streaming"
+    other = "streaming" if cls is LadderIndexer else "lacache"
+    with pytest.raises(ValueError, match=f"policy='{other}' is not supported: expected '{own}'"):
+        cls(config=KVConfig(policy=other))
+    assert cls(config=KVConfig(policy=own)).config == KVConfig(policy=own)
+
+
+@pytest.mark.parametrize("cls", [SlotTable, KVStorage, KVCacheEngine])
+def test_components_take_either_policy(cls):
+    with pytest.raises(TypeError, match=f"{cls.__name__}.config must be a KVConfig"):
+        cls(config=None)
+    for policy in ("lacache", "streaming"):
+        assert cls(config=KVConfig(policy=policy)).config == KVConfig(policy=policy)
+
+
+def test_registered_ram_checks_and_tiles():
+    with pytest.raises(ValueError, match="RegisteredRAM.depth=1 is out of range"):
+        RegisteredRAM(width=8, depth=1)
+    # The widest DP16KD aspect that holds the depth, and banks only beyond 16 Ki words.
+    assert _ebr_mode(16384) == (1, 1) and _ebr_mode(1024) == (18, 1)
+    assert _ebr_mode(2050) == (4, 1) and _ebr_mode(40000) == (1, 3)
+
+
+@pytest.mark.parametrize("width, depth, cells", [(64, 32 * 512, 64), (9, 514, 1), (3, 40000, 9)])
+def test_registered_ram_instantiates_ebr_on_ecp5(width, depth, cells):
+    platform = types.SimpleNamespace(family="ecp5")
+    ram = RegisteredRAM(width=width, depth=depth)
+    fragment = Fragment.get(ram, platform)
+    ebrs = [sub for sub, _name, _src in fragment.subfragments
+            if isinstance(sub, Instance) and sub.type == "DP16KD"]
+    assert len(ebrs) == cells
+    assert all(e.parameters["REGMODE_B"] == "OUTREG" for e in ebrs)

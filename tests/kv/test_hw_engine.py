@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""KVCacheEngine in amaranth.sim against golden KVCache under golden LaCache: every response of
-every READ (row, logical position, last flag, status) and the error flags, under random stalls.
+"""KVCacheEngine in amaranth.sim against golden KVCache under golden LaCache or StreamingLLM:
+every response of every READ (row, logical position, last flag, status) and the error flags,
+under random stalls.
 
 :func:`make_session` (commands and expected responses as packed words) is shared with the
 cocotb test, which runs the same sessions on the emitted Verilog.
@@ -14,7 +15,7 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from golden.kv_cache import KVCache
-from golden.lacache import LaCache
+from golden.lacache import make_policy
 from hw.kv.cache import KVCacheEngine, Op, Status, command_layout, error_layout, response_layout
 from hw.kv.config import KVConfig
 from sim.pysim_stream import stream_get, stream_put
@@ -44,7 +45,7 @@ class _Session:
         self.config, self.rng = config, rng
         self.cmd_layout, self.rsp_layout = command_layout(config), response_layout(config)
         self.cache = KVCache(config.layers, config.kv_heads, config.head_dim,
-                             LaCache.from_config(config), dtype=torch.int64)
+                             make_policy(config), dtype=torch.int64)
         self.commands, self.expected = [], []
         self.errors = dict.fromkeys(error_layout().members, 0)
         self.written = set()
@@ -172,6 +173,12 @@ CONFIGS = [
 ]
 
 
+STREAMING = [
+    small(policy="streaming", layers=5, budget=9, sinks=2, kv_heads=2, elem_bits=5),
+    small(policy="streaming", layers=3, budget=4, sinks=0),
+]
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"L{c.layers}-C{c.budget}")
 def test_engine_matches_golden(config):
     room = config.capacity - config.sinks - config.layers
@@ -180,12 +187,16 @@ def test_engine_matches_golden(config):
                                    errors=True))
 
 
+@pytest.mark.parametrize("config", STREAMING, ids=lambda c: f"L{c.layers}-C{c.budget}")
+def test_streaming_engine_matches_golden(config):
+    run_pysim(config, make_session(config, steps=3 * config.budget + 5, seed=config.budget,
+                                   read_every=2, errors=True))
+
+
 def test_engine_rejects_bad_parameters():
     with pytest.raises(TypeError, match="KVCacheEngine.config must be a KVConfig"):
         KVCacheEngine(config={"layers": 4})
-    with pytest.raises(ValueError, match="policy='streaming' is not supported"):
-        KVCacheEngine(config=KVConfig(policy="streaming"))
-    with pytest.raises(ValueError, match="fifo_depth=2 is out of range"):
+    with pytest.raises(ValueError, match="fifo_depth=2 is out of range: expected 3"):
         KVCacheEngine(config=CONFIGS[0], fifo_depth=2)
     engine = KVCacheEngine(config=CONFIGS[0], fifo_depth=6)
     assert (engine.config, engine.fifo_depth) == (CONFIGS[0], 6)

@@ -1,0 +1,40 @@
+"""What the slot tables need to know of an eviction policy in streaming decode: its window.
+
+Both policies compact the same way once the cache is full: the ``window`` of ``B`` consecutive
+logical entries starting at a ``base`` loses ``R`` of them in every class, class ``c`` keeping
+the ``A`` entries at window offsets ``c .. c + A - 1``. Under LaCache that is one ladder rung
+(``B``, ``A`` and ``R`` of :class:`~hw.kv.config.KVConfig`, ``R + 1`` classes); under
+StreamingLLM the window is the one entry right after the sinks, dropped whole (``B = R = 1``,
+``A = 0``, one class), which is a LaCache start-over at every step.
+"""
+
+import typing
+
+from .config import POLICIES, KVConfig
+
+
+__all__ = ["Window", "check_kv_config", "compaction_window"]
+
+
+class Window(typing.NamedTuple):
+    """``B`` entries walked, ``A`` kept per class, ``R = B - A`` dropped."""
+    B: int
+    A: int
+    R: int
+
+
+def check_kv_config(owner, config, policies=POLICIES):
+    """Check that ``config`` is a :class:`KVConfig` with one of ``policies``; return it."""
+    if not isinstance(config, KVConfig):
+        raise TypeError(f"{owner}.config must be a KVConfig, not {config!r}")
+    if config.policy not in policies:
+        raise ValueError(f"{owner}.config.policy={config.policy!r} is not supported: expected "
+                         + " or ".join(repr(p) for p in policies))
+    return config
+
+
+def compaction_window(config):
+    """The :class:`Window` of one compaction under ``config.policy``."""
+    if config.policy == "lacache":
+        return Window(config.B, config.A, config.R)
+    return Window(1, 0, 1)

@@ -1,0 +1,79 @@
+"""StreamingLLM's decisions for streaming decode, one token at a time: a length counter.
+
+Once a layer holds ``budget`` entries, every appended token pushes the oldest non-sink entry
+(logical ``S0``) out: :meth:`golden.lacache.StreamingLLM.step` keeps ``[0, S0)`` and the last
+``budget - S0`` of ``budget + 1``. In the slot tables' terms (:mod:`hw.kv.policy`) that is a
+window of one entry at ``S0``, dropped whole, at every step.
+"""
+
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .policy import check_kv_config
+
+
+__all__ = ["StreamingIndexer", "streaming_plan_layout"]
+
+
+def streaming_plan_layout():
+    """``{active, drop, startover}``, the fields a plan of
+    :func:`~hw.kv.ladder.plan_layout` shares with StreamingLLM's."""
+    return data.StructLayout({"active": 1, "drop": 1, "startover": 1})
+
+
+class StreamingIndexer(wiring.Component):
+    """StreamingLLM plan of the next streaming-decode step; same ports as
+    :class:`~hw.kv.ladder.LadderIndexer`, with a reduced plan.
+
+    Parameters
+    ----------
+    config : KVConfig
+        A StreamingLLM configuration (``policy="streaming"``).
+
+    Interface attributes
+    --------------------
+    advance : ``In(1)``
+        Pulse for one cycle when the token is appended to every layer.
+    length : ``Out(range(capacity + 2))``
+        Entries every layer holds after the last compaction. Register.
+    sink : ``Out(1)``
+        The next token is logical ``S0 - 1``, the last sink (never when ``S0 = 0``).
+    plan : ``Out(streaming_plan_layout())``
+        For the cache length ``length + 1``: ``active`` and ``drop`` where it exceeds the
+        budget (``StreamingLLM.step`` does not answer ``None``); ``startover`` always, since the
+        dropped entry is always the one after the sinks.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``config`` is not a StreamingLLM :class:`KVConfig`.
+    """
+
+    def __init__(self, *, config):
+        self._config = check_kv_config("StreamingIndexer", config, ("streaming",))
+        super().__init__({
+            "advance": In(1),
+            "length": Out(range(config.capacity + 2)),
+            "sink": Out(1),
+            "plan": Out(streaming_plan_layout()),
+        })
+
+    @property
+    def config(self):
+        """The :class:`KVConfig` the indexer is built from."""
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        length = self.length
+        m.d.comb += [
+            self.sink.eq(length == cfg.sinks - 1 if cfg.sinks else 0),
+            self.plan.active.eq(length == cfg.budget),
+            self.plan.drop.eq(self.plan.active),
+            self.plan.startover.eq(1),
+        ]
+        with m.If(self.advance & ~self.plan.drop):
+            m.d.sync += length.eq(length + 1)
+        return m
