@@ -30,5 +30,5 @@ register(Design(
     make_core=lambda config: SoC(config=config),
     peak_throughput=_peak_throughput,
     board_top=functools.partial(host_board_top, make_core=SoC),
-    outputs=lambda config: {"address_map.json": SoC(config=config).address_map()},
+    outputs=lambda config: {"address_map.json": SoC.address_map_of(config)},
 ))

@@ -68,6 +68,11 @@ class SoC(wiring.Component):
         """The :class:`AcceleratorBus` of each accelerator, in address order."""
         return tuple(self._accelerators)
 
+    @staticmethod
+    def address_map_of(config):
+        """:meth:`address_map` of the SoC built from ``config``, without keeping it."""
+        return SoC(config=config).address_map()
+
     def address_map(self):
         """The address map as JSON-ready data: regions (word and byte addresses), each
         accelerator's streams and signals, the config, and ``info``'s words."""

@@ -31,13 +31,13 @@ def test_address_map_follows_the_config():
         "region": "gemm_a", "direction": "to_device", "payload_bits": 64, "words_per_item": 2,
         "depth": 16}
     assert SoCConfig.from_dict(amap["config"]) == config
-    other = SoC(config=SoCConfig(gemm_cols=4)).address_map()
+    other = SoC.address_map_of(SoCConfig(gemm_cols=4))
     assert other["info"]["map_crc32"] != amap["info"]["map_crc32"]
 
 
 def test_a_map_of_another_bitstream_is_refused():
     config = SoCConfig(**LINK, gemm_rows=2, gemm_cols=2, kv_layers=0)
-    other = SoC(config=config.replace(gemm_cols=3)).address_map()
+    other = SoC.address_map_of(config.replace(gemm_cols=3))
     with pytest.raises(DeviceError, match="another bitstream"):
         _client(config, other)
 
