@@ -100,6 +100,11 @@ class GBUConfig(Config):
         Background color, raw integers of ``color_format``.
     rounding : str
         Rounding of every quotient and product that drops bits (:data:`ROUNDING_MODES`).
+    max_gaussians : int
+        Longest tile list the hardware takes (sets the width of list positions and counts).
+    gaussian_fifo_depth : int
+        Gaussians each lane's queue holds, so that a lane with light rows runs ahead of one with
+        heavy rows (at least 3, the depth at which the queue sustains one transfer per cycle).
     """
     tile: int = 16
     lanes: int = 4
@@ -119,6 +124,8 @@ class GBUConfig(Config):
     bg_g: int = 0
     bg_b: int = 0
     rounding: str = "half_up"
+    max_gaussians: int = 4095
+    gaussian_fifo_depth: int = 16
 
     def __post_init__(self):
         check_int("tile", self.tile, min=16, max=16, owner=_OWNER)
@@ -180,6 +187,8 @@ class GBUConfig(Config):
         if self.t_min_raw < 1:
             raise ValueError(f"{_OWNER}.t_format={self.t_format} cannot represent the 1e-4 "
                              f"early-stop threshold")
+        check_int("max_gaussians", self.max_gaussians, min=1, max=(1 << 20) - 1, owner=_OWNER)
+        check_int("gaussian_fifo_depth", self.gaussian_fifo_depth, min=3, max=4096, owner=_OWNER)
 
     # Thresholds as implemented ------------------------------------------------------------
     @property
@@ -196,6 +205,17 @@ class GBUConfig(Config):
     def t_min_raw(self):
         """``1e-4`` in ``t_format``: a pixel stops when ``test_T_raw < t_min_raw``."""
         return quantize_nearest(T_MIN, self.t_format)
+
+    @property
+    def index_width(self):
+        """Bits of a list position, a Gaussian count and ``n_contrib`` (``0 .. max_gaussians``)."""
+        return self.max_gaussians.bit_length()
+
+    @property
+    def slots(self):
+        """Rows each lane holds: ``ceil(tile / lanes)`` (lane ``l`` holds rows ``l``,
+        ``l + lanes``, ...; slot ``s`` is row ``l + s * lanes``)."""
+        return -(-self.tile // self.lanes)
 
     @property
     def background_raw(self):

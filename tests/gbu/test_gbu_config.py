@@ -46,6 +46,9 @@ def test_roundtrip():
     ({"exp_addr_bits": 2}, "exp_addr_bits"),
     ({"exp_interp": 1}, "exp_interp"),
     ({"color_format": UQ(2, 30), "t_format": UQ(1, 40)}, "too wide"),
+    ({"max_gaussians": 0}, "max_gaussians=0"),
+    ({"max_gaussians": 1 << 20}, "max_gaussians"),
+    ({"gaussian_fifo_depth": 2}, "gaussian_fifo_depth=2"),
 ])
 def test_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -70,3 +73,12 @@ def test_cycle_model():
     assert GBUConfig(lanes=5).naive_tile_cycles(1) == 4 * 16
     with pytest.raises(ValueError, match="16 rows"):
         cfg.irss_tile_cycles([1, 2])
+
+
+def test_hardware_sizes():
+    cfg = GBUConfig()
+    assert cfg.max_gaussians == 4095 and cfg.index_width == 12
+    assert GBUConfig(max_gaussians=4096).index_width == 13
+    # Rows per lane: lane l holds rows l, l + lanes, ...
+    assert [GBUConfig(lanes=n).slots for n in (1, 4, 5, 8, 16)] == [16, 4, 4, 2, 1]
+    assert GBUConfig.from_params({"gaussian_fifo_depth": "64"}).gaussian_fifo_depth == 64

@@ -1,0 +1,278 @@
+"""The Gaussian Blending Unit: tiles of Gaussians in list order in, 256 pixels per tile out
+(DESIGN.md 7.2; bit-exact with :func:`golden.gbu_model.render_gbu` per tile).
+
+Data path per lane: each Gaussian of the tile is broadcast into every lane's queue (a
+:class:`~hw.lib.stream.StreamFIFO` of ``gaussian_fifo_depth``), so a lane whose rows are light
+runs ahead of one whose rows are heavy; a row generator walks the lane's rows for the Gaussian
+at the head of its queue, skipping rows that have stopped, into the row setup
+(:class:`~hw.gbu.row_setup.RowSetup`, IRSS) whose non-empty records queue for the lane
+(:class:`~hw.gbu.lane.RowShader`); in the naive dataflow the generator feeds the lane directly,
+every pixel of every row. Once every row of the tile has stopped, the remaining Gaussians are
+taken and dropped.
+
+Tiles overlap: the lanes hold two banks of pixel state. A tile is shaded into one bank; after its
+list, a marker goes down every lane's path, and once it has left every lane the bank is read
+out in row-major order (background term ``round(T bg)`` added, through an output queue) while
+the next tile is already being set up and shaded into the other bank. So the row setup's
+latency, the drain of the lanes and the 256 read-out cycles are hidden whenever a tile's
+shading takes longer than them.
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..lib.fixed import fixed_shape
+from ..lib.stream import StreamFIFO
+from .config import GBUConfig
+from .exp_unit import delay, rounded_shift
+from .lane import RowShader, lane_record_layout, lane_rows, slot_bits
+
+
+__all__ = ["GaussianBlendingUnit", "splat_layout", "tile_layout", "pixel_layout"]
+
+#: Depth of the output pixel queue; read-out issues a pixel only while the queue has room for
+#: it and every pixel still in the read-out pipeline.
+_OUT_DEPTH = 8
+#: Depth of each lane's queue of set-up row records (IRSS).
+_RECORD_DEPTH = 4
+
+
+def splat_layout(config):
+    """One Gaussian as :func:`golden.gbu_model.quantize_splats` gives it: ``mx``, ``my``
+    (``coord_format``, tile-relative), ``a``, ``b``, ``c`` (``conic_format``), ``o``
+    (``alpha_format``), ``color`` (3 x ``color_format``)."""
+    coord, conic = fixed_shape(config.coord_format), fixed_shape(config.conic_format)
+    return data.StructLayout({
+        "mx": coord, "my": coord, "a": conic, "b": conic, "c": conic,
+        "o": fixed_shape(config.alpha_format),
+        "color": data.ArrayLayout(fixed_shape(config.color_format), 3),
+    })
+
+
+def tile_layout(config):
+    """A tile header: ``count`` Gaussians follow; the first ``cols`` columns and ``rows`` rows
+    (1..16) are inside the image."""
+    return data.StructLayout({"count": unsigned(config.index_width), "cols": unsigned(5),
+                              "rows": unsigned(5)})
+
+
+def pixel_layout(config):
+    """An output pixel: ``color`` (r, g, b in ``color_acc_format``, background included), ``t``
+    (final ``T``, ``t_format``), ``n_contrib``, ``n_blended``."""
+    count = unsigned(config.index_width)
+    return data.StructLayout({
+        "color": data.ArrayLayout(fixed_shape(config.color_acc_format), 3),
+        "t": fixed_shape(config.t_format),
+        "n_contrib": count,
+        "n_blended": count,
+    })
+
+
+class GaussianBlendingUnit(wiring.Component):
+    """Gaussian Blending Unit core with ``lanes`` row shader lanes.
+
+    Parameters
+    ----------
+    config : GBUConfig
+
+    Interface attributes
+    --------------------
+    tile : In(stream.Signature(tile_layout(config)))
+        One header per tile, taken once the previous tile's list has been taken and the tile
+        before that has been read out of the lanes (two tiles in the core at most).
+    splats : In(stream.Signature(splat_layout(config)))
+        The tile's ``count`` Gaussians, front to back, after its header.
+    pixels : Out(stream.Signature(pixel_layout(config)))
+        256 pixels per tile, row-major, tiles in order; pixels outside the image are those of an
+        empty tile.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~hw.gbu.config.GBUConfig`.
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, GBUConfig):
+            raise TypeError(f"GaussianBlendingUnit.config must be a GBUConfig, not {config!r}")
+        self._config = config
+        super().__init__({
+            "tile": In(stream.Signature(tile_layout(config))),
+            "splats": In(stream.Signature(splat_layout(config))),
+            "pixels": Out(stream.Signature(pixel_layout(config))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        lanes = [RowShader(config=cfg, lane=n) for n in range(cfg.lanes)]
+        for n, lane in enumerate(lanes):
+            m.submodules[f"lane{n}"] = lane
+
+        sb = slot_bits(cfg)
+
+        # Input side: header, then the list into bank ``bank_in``, then a marker closing it.
+        remaining = Signal(cfg.index_width)
+        index = Signal(cfg.index_width)
+        bank_in = Signal()
+        used = Signal(2)                  # the bank holds a tile not yet read out
+        listing = Signal()
+        m.d.comb += [lane.cols.eq(self.tile.payload.cols) for lane in lanes]
+        m.d.comb += [lane.rows.eq(self.tile.payload.rows) for lane in lanes]
+        m.d.comb += [lane.start_bank.eq(bank_in) for lane in lanes]
+        all_done = Cat(lane.row_done.word_select(bank_in, 1 << sb).all() for lane in lanes).all()
+
+        # Broadcast: a Gaussian is taken once every lane's queue has room; after every row has
+        # stopped it is taken and dropped. With the list taken, a marker goes to every queue.
+        item = data.StructLayout({"splat": splat_layout(cfg), "index": unsigned(cfg.index_width),
+                                  "bank": unsigned(1), "marker": unsigned(1)})
+        queues = [StreamFIFO(item, depth=cfg.gaussian_fifo_depth) for _ in lanes]
+        for n, q in enumerate(queues):
+            m.submodules[f"gaussians{n}"] = q
+        room = Cat(q.i.ready for q in queues).all()
+        m.d.comb += [
+            self.tile.ready.eq(~listing & ~used.bit_select(bank_in, 1)),
+            self.splats.ready.eq(listing & (remaining != 0) & room),
+        ]
+        took = self.splats.valid & self.splats.ready
+        closing = listing & (remaining == 0) & room
+        for q in queues:
+            m.d.comb += [q.i.valid.eq((took & ~all_done) | closing),
+                         q.i.payload.splat.eq(self.splats.payload),
+                         q.i.payload.index.eq(index + 1), q.i.payload.bank.eq(bank_in),
+                         q.i.payload.marker.eq(closing)]
+        with m.If(self.tile.valid & self.tile.ready):
+            m.d.comb += [lane.start.eq(1) for lane in lanes]
+            m.d.sync += [remaining.eq(self.tile.payload.count), index.eq(0), listing.eq(1),
+                         used.bit_select(bank_in, 1).eq(1)]
+        with m.If(took):
+            m.d.sync += [remaining.eq(remaining - 1), index.eq(index + 1)]
+        with m.If(closing):
+            m.d.sync += [listing.eq(0), bank_in.eq(~bank_in)]
+
+        for lane, q in zip(lanes, queues):
+            self._lane_front(m, lane, q)
+
+        # A bank is complete once its marker has left every lane.
+        bank_out = Signal()
+        drained = [Signal(2, name=f"drained{n}") for n in range(cfg.lanes)]
+        complete = Cat(d.bit_select(bank_out, 1) for d in drained).all()
+
+        # Read-out: pixel ``p`` is (row p >> 4, x p & 15), in lane row % lanes, slot row // lanes.
+        out_q = StreamFIFO(pixel_layout(cfg), depth=_OUT_DEPTH)
+        m.submodules.out_queue = out_q
+        wiring.connect(m, out_q.o, wiring.flipped(self.pixels))
+        pixel = Signal(8)
+        reading = Signal()
+        pending = Signal(range(_OUT_DEPTH + 1))
+        issue = reading & (out_q.level + pending < _OUT_DEPTH)
+        row = pixel[4:]
+        lane_of = Array(Const(r % cfg.lanes, range(cfg.lanes)) for r in range(cfg.tile))
+        slot_of = Array(Const(r // cfg.lanes, slot_bits(cfg)) for r in range(cfg.tile))
+        for lane in lanes:
+            m.d.comb += [lane.rd_bank.eq(bank_out), lane.rd_slot.eq(slot_of[row]),
+                         lane.rd_x.eq(pixel[:4])]
+        state = Signal(lanes[0].rd.shape(), reset_less=True)
+        valid1 = Signal()
+        m.d.sync += [state.eq(Array(lane.rd.as_value() for lane in lanes)[lane_of[row]]),
+                     valid1.eq(issue)]
+        with m.If(issue):
+            m.d.sync += pixel.eq(pixel + 1)
+            with m.If(pixel == 255):
+                m.d.sync += reading.eq(0)
+        shift = cfg.color_format.f_bits + cfg.t_format.f_bits - cfg.color_acc_format.f_bits
+        bg_terms = []
+        for ch, bg in enumerate(cfg.background_raw):
+            product = Signal(len(state.t) + max(1, bg.bit_length()), name=f"tbg{ch}",
+                             reset_less=True)
+            m.d.sync += product.eq(state.t * Const(bg, max(1, bg.bit_length())))
+            term = Signal(len(product) + max(0, -shift) + 1, name=f"bg{ch}", reset_less=True)
+            m.d.sync += term.eq(rounded_shift(product, shift, cfg.rounding))
+            bg_terms.append(term)
+        state2 = delay(m, state, 2, "state")
+        valid_product = Signal()
+        valid2 = Signal()
+        m.d.sync += [valid_product.eq(valid1), valid2.eq(valid_product)]
+        result = Signal(pixel_layout(cfg), reset_less=True)
+        valid3 = Signal()
+        cmax = cfg.color_acc_format.max_int
+        for ch in range(3):
+            total = state2.color[ch] + bg_terms[ch]
+            m.d.sync += result.color[ch].eq(Mux(total > cmax, cmax, total))
+        m.d.sync += [result.t.eq(state2.t), result.n_contrib.eq(state2.n_contrib),
+                     result.n_blended.eq(state2.n_blended), valid3.eq(valid2)]
+        m.d.comb += [out_q.i.valid.eq(valid3), out_q.i.payload.eq(result)]
+        m.d.sync += pending.eq(pending + issue - valid3)
+
+        # Output side: read a complete bank out, then free it.
+        for lane, d in zip(lanes, drained):
+            m.d.sync += d.eq(d | lane.drained)
+        with m.If(~reading & complete):
+            m.d.sync += [reading.eq(1), pixel.eq(0)]
+            m.d.sync += [d.bit_select(bank_out, 1).eq(0) for d in drained]
+        with m.If(issue & (pixel == 255)):
+            m.d.sync += [used.bit_select(bank_out, 1).eq(0), bank_out.eq(~bank_out)]
+        return m
+
+    def _lane_front(self, m, lane, queue):
+        """Row generator from ``queue`` into ``lane``, through a row setup for IRSS: one
+        (Gaussian, row) per cycle over the lane's rows, skipping rows that have stopped; a
+        marker is passed on once."""
+        cfg = self._config
+        rows = lane_rows(cfg, lane.lane)
+        head = queue.o.payload
+        sb = slot_bits(cfg)
+        slot = Signal(sb, name=f"slot{lane.lane}")
+        row_of = Array(Const(r, 4) for r in rows)
+        skip = ~head.marker & lane.row_done.bit_select(Cat(slot, head.bank), 1)
+        want = queue.o.valid & ~skip
+        target_ready = Signal(name=f"target_ready{lane.lane}")
+        advance = queue.o.valid & (skip | target_ready)
+        last = head.marker | (slot == len(rows) - 1)
+        m.d.comb += queue.o.ready.eq(advance & last)
+        with m.If(advance):
+            m.d.sync += slot.eq(Mux(last, 0, slot + 1))
+
+        if cfg.dataflow == "naive":
+            rec = lane.i.payload
+            m.d.comb += [
+                lane.i.valid.eq(want), target_ready.eq(lane.i.ready),
+                rec.mx.eq(head.splat.mx), rec.my.eq(head.splat.my), rec.a.eq(head.splat.a),
+                rec.b.eq(head.splat.b), rec.c.eq(head.splat.c), rec.o.eq(head.splat.o),
+                rec.color.eq(head.splat.color), rec.row.eq(row_of[slot]), rec.slot.eq(slot),
+                rec.index.eq(head.index), rec.bank.eq(head.bank), rec.marker.eq(head.marker),
+            ]
+            return
+
+        from .row_setup import RowSetup
+        iw = cfg.index_width
+        setup = RowSetup(config=cfg, tag_width=iw + sb + 2)
+        m.submodules[f"setup{lane.lane}"] = setup
+        s_in = setup.i.payload
+        m.d.comb += [
+            setup.i.valid.eq(want), target_ready.eq(setup.i.ready),
+            s_in.mx.eq(head.splat.mx), s_in.my.eq(head.splat.my), s_in.a.eq(head.splat.a),
+            s_in.b.eq(head.splat.b), s_in.c.eq(head.splat.c), s_in.o.eq(head.splat.o),
+            s_in.color.eq(head.splat.color), s_in.row.eq(row_of[slot]),
+            s_in.tag.eq(Cat(head.index, slot, head.bank, head.marker)),
+        ]
+        records = StreamFIFO(lane_record_layout(cfg), depth=_RECORD_DEPTH)
+        m.submodules[f"records{lane.lane}"] = records
+        out = setup.o.payload
+        rec = records.i.payload
+        marker = out.tag[iw + sb + 1]
+        # Empty rows are taken from the setup and dropped: they cost the lane nothing.
+        m.d.comb += [
+            records.i.valid.eq(setup.o.valid & (~out.empty | marker)),
+            setup.o.ready.eq(records.i.ready | (out.empty & ~marker)),
+            rec.lo.eq(out.lo), rec.hi.eq(out.hi), rec.P.eq(out.P), rec.D.eq(out.D),
+            rec.a_acc.eq(out.a_acc), rec.o.eq(out.o), rec.color.eq(out.color),
+            rec.index.eq(out.tag[:iw]), rec.slot.eq(out.tag[iw:iw + sb]),
+            rec.bank.eq(out.tag[iw + sb]), rec.marker.eq(marker),
+        ]
+        wiring.connect(m, records.o, lane.i)

@@ -1,0 +1,375 @@
+"""A row shader lane of the Gaussian Blending Unit (DESIGN.md 7.2; bit-exact with
+:mod:`golden.gbu_model`, stage 3).
+
+The lane takes row records, one per (Gaussian, row) with a non-empty interval, and evaluates
+their pixels ``lo .. hi`` one per cycle: the power (IRSS: ``P``, then ``P += D; D -= a``; naive:
+:class:`~hw.gbu.naive_power.NaivePower` on every pixel of the row), the exp and alpha
+(:class:`~hw.gbu.exp_unit.ExpUnit`), the skip and early-stop tests, and the blend into the
+per-pixel state ``T``, ``C``, ``n_blended``, ``n_contrib``, ``done`` of the rows it holds.
+
+Pixel state lives in two small memories (LUT RAM on ECP5, written through one port, read
+asynchronously), ``done`` and "still initial" (``fresh``) bits in flip-flops so that a tile
+starts in one cycle and each row's "all done" is a plain AND. The state has two banks: the
+lane shades one tile into one bank while the previous tile is read out of the other through
+read ports of its own. A marker record closes a tile: it passes down the pipeline behind the
+tile's last pixel and, as it leaves, reports the bank complete (:attr:`drained`).
+
+Read-modify-write hazard. ``T`` of a pixel is read in stage ``T0`` and written back in stage
+``T4``: the product ``T (1 - alpha)`` is a two-DSP multiply, then a rounding adder and the
+``t_min`` comparison, which cannot close in one 10 ns cycle with the memory read. So two
+evaluations of the same pixel must be at least :data:`HAZARD_SPACING` cycles apart. That only
+happens when consecutive records of the same row overlap within a few pixels (rows of the other
+slots interleave with them in the queue); the issue stage compares the pixel it is about to
+issue with the last ``HAZARD_SPACING - 1`` issued ones and waits while one matches, instead of
+forwarding (a forward would have to bypass the multiplier, which is the loop itself). ``C``
+is read, added and written in one stage (``T7``), so it needs no more than that spacing.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..lib.fixed import fixed_shape
+from .config import GBUConfig
+from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
+from .naive_power import NaivePower
+
+
+__all__ = ["RowShader", "lane_record_layout", "pixel_state_layout", "slot_bits", "lane_rows",
+           "HAZARD_SPACING"]
+
+#: Minimum distance in cycles between two evaluations of the same pixel: ``T`` is read in
+#: stage ``T0`` and written at the end of stage ``T4``.
+HAZARD_SPACING = 5
+
+
+def slot_bits(config):
+    """Width of a slot number (at least 1)."""
+    return max(1, (config.slots - 1).bit_length())
+
+
+def lane_rows(config, lane):
+    """Tile rows held by ``lane``, by slot."""
+    return list(range(lane, config.tile, config.lanes))
+
+
+def lane_record_layout(config):
+    """Payload of a row record into a lane.
+
+    ``irss``: ``lo``, ``hi`` (the interval; empty when ``lo > hi``), ``P``, ``D``, ``a_acc``
+    (``acc_format``). ``naive``: ``mx``, ``my``, ``a``, ``b``, ``c`` (raw, as the setup's input)
+    and ``row``. Both: ``o``, ``color`` (3 channels), ``slot`` (the row's slot in the lane),
+    ``index`` (the Gaussian's list position plus one, for ``n_contrib``), ``bank`` (the state
+    bank of the tile) and ``marker`` (the tile's end: no pixel, the other fields unused).
+    """
+    common = {
+        "o": fixed_shape(config.alpha_format),
+        "color": data.ArrayLayout(fixed_shape(config.color_format), 3),
+        "slot": unsigned(slot_bits(config)),
+        "index": unsigned(config.index_width),
+        "bank": unsigned(1),
+        "marker": unsigned(1),
+    }
+    if config.dataflow == "irss":
+        acc = fixed_shape(config.acc_format)
+        return data.StructLayout({"lo": unsigned(4), "hi": unsigned(4), "P": acc, "D": acc,
+                                  "a_acc": acc, **common})
+    coord, conic = fixed_shape(config.coord_format), fixed_shape(config.conic_format)
+    return data.StructLayout({"mx": coord, "my": coord, "a": conic, "b": conic, "c": conic,
+                              "row": unsigned(4), **common})
+
+
+def pixel_state_layout(config):
+    """A pixel's state as read out: ``t`` (``t_format``), ``color`` (3 x ``color_acc_format``,
+    without the background term), ``n_blended``, ``n_contrib``."""
+    count = unsigned(config.index_width)
+    return data.StructLayout({
+        "t": fixed_shape(config.t_format),
+        "color": data.ArrayLayout(fixed_shape(config.color_acc_format), 3),
+        "n_blended": count,
+        "n_contrib": count,
+    })
+
+
+class RowShader(wiring.Component):
+    """One row shader lane: holds rows ``lane``, ``lane + lanes``, ... of the tile (slot ``s`` is
+    row ``lane + s * lanes``) and evaluates one (Gaussian, pixel) pair per cycle.
+
+    Parameters
+    ----------
+    config : GBUConfig
+    lane : int
+        Which lane, ``0 .. lanes - 1``.
+
+    Interface attributes
+    --------------------
+    i : In(stream.Signature(lane_record_layout(config)))
+        Row records in list order per row, each tile's closed by a marker. An IRSS record with
+        ``lo > hi`` is taken and dropped in one cycle; a record of a row that has stopped ends
+        without evaluating its remaining pixels. ``i.ready`` depends on registers only.
+    start, start_bank : In(1), In(1)
+        Pulse ``start`` to begin a tile in bank ``start_bank`` (which no record in flight may
+        use) whose first ``cols`` columns and ``rows`` rows are inside the image. Pixels
+        outside start done; every pixel starts with ``T = 1``, ``C = 0``, no Gaussian. Takes
+        effect at the next clock edge.
+    cols, rows : In(unsigned(5))
+        Read at ``start``, 1..16.
+    row_done : Out(2 << slot_bits(config))
+        Bit ``bank * 2**slot_bits + s``: every pixel of slot ``s`` of the bank has stopped (or
+        is outside; slots past the tile's last row are always done). An AND of flip-flops:
+        valid from the cycle after ``start``.
+    drained : Out(2)
+        Bit ``b`` pulses for one cycle when a marker of bank ``b`` leaves the pipeline: every
+        record before it has been written into the state.
+    busy : Out(1)
+        A record is being evaluated or a pixel is still in the pipeline.
+    issuing : Out(1)
+        A pixel evaluation starts in this cycle (for utilization counts).
+    rd_bank : In(1), rd_slot : In(unsigned(slot_bits(config))), rd_x : In(unsigned(4))
+    rd : Out(pixel_state_layout(config))
+        The state of that pixel, combinational from the address (read ports of their own).
+    """
+
+    def __init__(self, *, config, lane):
+        if not isinstance(config, GBUConfig):
+            raise TypeError(f"RowShader.config must be a GBUConfig, not {config!r}")
+        if not isinstance(lane, int) or not 0 <= lane < config.lanes:
+            raise ValueError(f"RowShader.lane={lane!r} is out of range: expected "
+                             f"0..{config.lanes - 1}")
+        self._config = config
+        self._lane = lane
+        super().__init__({
+            "i": In(stream.Signature(lane_record_layout(config))),
+            "start": In(1),
+            "start_bank": In(1),
+            "cols": In(unsigned(5)),
+            "rows": In(unsigned(5)),
+            "row_done": Out(2 << slot_bits(config)),
+            "drained": Out(2),
+            "busy": Out(1),
+            "issuing": Out(1),
+            "rd_bank": In(1),
+            "rd_slot": In(unsigned(slot_bits(config))),
+            "rd_x": In(unsigned(4)),
+            "rd": Out(pixel_state_layout(config)),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def lane(self):
+        return self._lane
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        irss = cfg.dataflow == "irss"
+        sb = slot_bits(cfg)
+        bank_pixels = 16 << sb
+        pixels = 2 * bank_pixels
+        rows_held = lane_rows(cfg, self._lane)
+        rec = self.i.payload
+
+        def valid_delay(value, cycles, name):
+            for n in range(cycles):
+                reg = Signal(name=f"{name}_v{n}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            return value
+
+        # Issue stage: the record being evaluated and the pixel ``x`` offered this cycle.
+        cur = Signal(lane_record_layout(cfg), reset_less=True)
+        x = Signal(4, reset_less=True)
+        hi = Signal(4, reset_less=True)
+        active = Signal()
+        addr = Signal(5 + sb)
+        m.d.comb += addr.eq(Cat(x, cur.slot, cur.bank))
+
+        # The last HAZARD_SPACING - 1 issued pixels (see the module docstring).
+        history = [(Signal(name=f"hist_v{n}"), Signal(5 + sb, name=f"hist_a{n}", reset_less=True))
+                   for n in range(HAZARD_SPACING - 1)]
+        hazard = Cat(v & (a == addr) for v, a in history).any()
+        # A record whose row has stopped meanwhile ends at once: the row setup runs far ahead of
+        # the lane, so rows that stop leave records in flight that would change nothing.
+        dead = Signal()
+        issue = Signal()
+        last = Signal()
+        m.d.comb += [
+            dead.eq(self.row_done.bit_select(Cat(cur.slot, cur.bank), 1) & ~cur.marker),
+            issue.eq(active & ~hazard & ~dead),
+            last.eq(active & (dead | (issue & (x == hi)))),
+            self.i.ready.eq(~active | last),
+            self.issuing.eq(issue & ~cur.marker),
+        ]
+        prev_v, prev_a = issue, addr
+        for v, a in history:
+            m.d.sync += [v.eq(prev_v), a.eq(prev_a)]
+            prev_v, prev_a = v, a
+
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += cur.eq(rec)
+            # A marker is issued once, as a pixel that changes nothing.
+            with m.If(rec.marker):
+                m.d.sync += [x.eq(0), hi.eq(0), active.eq(1)]
+            with m.Else():
+                if irss:
+                    m.d.sync += [x.eq(rec.lo), hi.eq(rec.hi), active.eq(rec.lo <= rec.hi)]
+                else:
+                    m.d.sync += [x.eq(0), hi.eq(15), active.eq(1)]
+        with m.Else():
+            with m.If(issue):
+                m.d.sync += x.eq(x + 1)
+                if irss:
+                    # Wrapping additions: P and D stay exact modulo 2**width, and every P that
+                    # is evaluated lies in acc_format (the model checks it).
+                    m.d.sync += [cur.P.eq(cur.P + cur.D), cur.D.eq(cur.D - cur.a_acc)]
+            with m.If(last):
+                m.d.sync += active.eq(0)
+
+        # Power, then exp and alpha.
+        if irss:
+            power, front = cur.P, 0
+        else:
+            m.submodules.naive = naive = NaivePower(config=cfg)
+            m.d.comb += [naive.mx.eq(cur.mx), naive.my.eq(cur.my), naive.a.eq(cur.a),
+                         naive.b.eq(cur.b), naive.c.eq(cur.c), naive.x.eq(x),
+                         naive.row.eq(cur.row)]
+            power, front = naive.power, naive.latency
+        m.submodules.exp = exp = ExpUnit(config=cfg)
+        m.d.comb += [exp.power.eq(power), exp.o.eq(delay(m, cur.o, front, "o"))]
+        to_t0 = front + exp.latency
+        valid0 = valid_delay(issue & ~cur.marker, to_t0, "issue")
+        addr0 = delay(m, addr, to_t0, "addr")
+        index0 = delay(m, cur.index, to_t0, "index")
+        color0 = delay(m, cur.color, to_t0, "color")
+
+        # State: T and the counts, C; done and fresh bits.
+        t_layout = data.StructLayout({"t": fixed_shape(cfg.t_format),
+                                      "n_blended": unsigned(cfg.index_width),
+                                      "n_contrib": unsigned(cfg.index_width)})
+        m.submodules.t_mem = t_mem = Memory(shape=t_layout, depth=pixels, init=[])
+        m.submodules.c_mem = c_mem = Memory(
+            shape=data.ArrayLayout(fixed_shape(cfg.color_acc_format), 3), depth=pixels, init=[])
+        t_rd, t_wr = t_mem.read_port(domain="comb"), t_mem.write_port()
+        c_rd, c_wr = c_mem.read_port(domain="comb"), c_mem.write_port()
+        t_out, c_out = t_mem.read_port(domain="comb"), c_mem.read_port(domain="comb")
+        done = Signal(pixels)
+        fresh = Signal(pixels, init=(1 << pixels) - 1)
+        one_t = 1 << cfg.t_format.f_bits
+        one_a = 1 << cfg.alpha_format.f_bits
+
+        # T0: read; T1: operands; T1-T3: T (1 - alpha); T4: decide and write T.
+        m.d.comb += t_rd.addr.eq(addr0)
+        valid1 = valid_delay(valid0, 1, "t1")
+        addr1 = delay(m, addr0, 1, "addr")
+        t_cur = Signal(fixed_shape(cfg.t_format), reset_less=True)
+        nb_cur = Signal(cfg.index_width, reset_less=True)
+        fresh1 = Signal(reset_less=True)
+        live1 = Signal(reset_less=True)
+        keep = Signal(cfg.alpha_format.width, reset_less=True)
+        m.d.sync += [
+            t_cur.eq(Mux(fresh.bit_select(addr0, 1), one_t, t_rd.data.t)),
+            nb_cur.eq(Mux(fresh.bit_select(addr0, 1), 0, t_rd.data.n_blended)),
+            fresh1.eq(fresh.bit_select(addr0, 1)),
+            live1.eq(~done.bit_select(addr0, 1)),
+            keep.eq(one_a - exp.alpha),
+        ]
+        take1 = delay(m, exp.take, 1, "take")
+        remain = registered_product(m, keep, t_cur, "remain")          # T (1 - alpha)
+        t_late = delay(m, t_cur, PRODUCT_LATENCY, "t_cur")
+        test_t = Signal(len(t_cur) + 1, reset_less=True)
+        weight = Signal(len(t_cur) + 1, reset_less=True)
+        fa = cfg.alpha_format.f_bits
+        m.d.sync += [
+            test_t.eq(rounded_shift(remain, fa, cfg.rounding)),
+            # alpha T = T - T (1 - alpha) exactly: no second multiplier.
+            weight.eq(rounded_shift((t_late << fa) - remain, fa, cfg.rounding)),
+        ]
+        stages = PRODUCT_LATENCY + 1
+        valid4 = valid_delay(valid1, stages, "t4")
+        addr4 = delay(m, addr1, stages, "addr4")
+        take4 = delay(m, take1 & live1, stages, "take4")
+        nb4 = delay(m, nb_cur, stages, "nb")
+        fresh4 = delay(m, fresh1, stages, "fresh4")
+        index4 = delay(m, index0, 1 + stages, "index4")
+        stop = take4 & (test_t < cfg.t_min_raw)
+        blend = Signal()
+        m.d.comb += blend.eq(valid4 & take4 & ~stop)
+        m.d.comb += [
+            t_wr.addr.eq(addr4),
+            t_wr.en.eq(blend),
+            t_wr.data.t.eq(test_t),
+            t_wr.data.n_blended.eq(nb4 + 1),
+            t_wr.data.n_contrib.eq(index4),
+        ]
+
+        # T4-T6: color w; T7: C += round(color w), saturated, read and written in one stage.
+        color4 = delay(m, color0, 1 + stages, "color4")
+        shift = cfg.color_format.f_bits + cfg.t_format.f_bits - cfg.color_acc_format.f_bits
+        adds = []
+        for ch in range(3):
+            product = registered_product(m, color4[ch], weight, f"cw{ch}")
+            add = Signal(len(product) + max(0, -shift) + 1, name=f"add{ch}", reset_less=True)
+            m.d.sync += add.eq(rounded_shift(product, shift, cfg.rounding))
+            adds.append(add)
+        stages_c = PRODUCT_LATENCY + 1
+        blend7 = valid_delay(blend, stages_c, "blend7")
+        addr7 = delay(m, addr4, stages_c, "addr7")
+        fresh7 = delay(m, fresh4, stages_c, "fresh7")
+        m.d.comb += c_rd.addr.eq(addr7)
+        cmax = cfg.color_acc_format.max_int
+        for ch in range(3):
+            total = Mux(fresh7, 0, c_rd.data[ch]) + adds[ch]
+            m.d.comb += c_wr.data[ch].eq(Mux(total > cmax, cmax, total))
+        m.d.comb += [
+            c_wr.addr.eq(addr7),
+            c_wr.en.eq(blend7),
+        ]
+
+        # done / fresh bits (a stop or blend never hits the bank being started), row_done.
+        with m.If(valid4 & stop):
+            m.d.sync += done.bit_select(addr4, 1).eq(1)
+        with m.If(blend):
+            m.d.sync += fresh.bit_select(addr4, 1).eq(0)
+        with m.If(self.start):
+            init = []
+            for slot in range(1 << sb):
+                for px in range(16):
+                    if slot < len(rows_held):
+                        init.append(~((px < self.cols) & (rows_held[slot] < self.rows)))
+                    else:
+                        init.append(Const(1, 1))
+            for bank in range(2):
+                region = slice(bank * bank_pixels, (bank + 1) * bank_pixels)
+                with m.If(self.start_bank == bank):
+                    m.d.sync += [done[region].eq(Cat(init)),
+                                 fresh[region].eq((1 << bank_pixels) - 1)]
+        m.d.comb += self.row_done.eq(Cat(done[16 * n:16 * n + 16].all() for n in range(2 << sb)))
+
+        # Busy: the record in the issue stage and every pixel until its C write.
+        in_flight = Signal(range(to_t0 + 1 + stages + stages_c + 2))
+        finished = valid_delay(valid4, stages_c, "finished")
+        m.d.sync += in_flight.eq(in_flight + (issue & ~cur.marker) - finished)
+        m.d.comb += self.busy.eq(active | (in_flight != 0))
+        # The marker travels as far as the last state write, in order behind every pixel.
+        through = to_t0 + 1 + stages + stages_c
+        marker_out = valid_delay(issue & cur.marker, through, "marker")
+        marker_bank = delay(m, cur.bank, through, "marker_bank")
+        m.d.comb += self.drained.eq(Mux(marker_out, Mux(marker_bank, 0b10, 0b01), 0))
+
+        # Read-out: the state with fresh pixels at their initial values.
+        rd_addr = Cat(self.rd_x, self.rd_slot, self.rd_bank)
+        rd_fresh = fresh.bit_select(rd_addr, 1)
+        m.d.comb += [
+            t_out.addr.eq(rd_addr),
+            c_out.addr.eq(rd_addr),
+            self.rd.t.eq(Mux(rd_fresh, one_t, t_out.data.t)),
+            self.rd.n_blended.eq(Mux(rd_fresh, 0, t_out.data.n_blended)),
+            self.rd.n_contrib.eq(Mux(rd_fresh, 0, t_out.data.n_contrib)),
+        ]
+        for ch in range(3):
+            m.d.comb += self.rd.color[ch].eq(Mux(rd_fresh, 0, c_out.data[ch]))
+        return m
