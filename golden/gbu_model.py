@@ -49,7 +49,7 @@ from hw.lib.config import SQ
 
 
 __all__ = ["SKIPPED", "BLENDED", "TERMINATED", "TileResult", "GBUResult", "round_div",
-           "quantize_splats", "row_setup", "exp_unit", "render_gbu"]
+           "quantize_splats", "row_setup", "exp_unit", "shade_tile", "render_gbu"]
 
 #: Per (pixel, Gaussian) decisions (:attr:`TileResult.decisions`).
 SKIPPED, BLENDED, TERMINATED = 0, 1, 2
@@ -332,6 +332,17 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
                       cycles=cfg.tile_cycles(row_evals_l), decisions=decisions)
 
 
+def shade_tile(cfg, splats, tiles, t, *, record_decisions=False):
+    """Tile ``t`` (row-major in ``tiles.grid``) of ``tiles``
+    (:class:`golden.splat_binning.TileLists`) through the GBU model: a :class:`TileResult`."""
+    tile = cfg.tile
+    gx = tiles.grid[0]
+    X, Y = (t % gx) * tile, (t // gx) * tile
+    py, px = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
+    inside = ((px + X < splats.width) & (py + Y < splats.height)).reshape(-1)
+    return _shade_tile(cfg, splats, tiles.tile(t), (X, Y), inside, record_decisions)
+
+
 def render_gbu(cfg, splats, tiles, *, record_decisions=False, progress=None):
     """Run the GBU model over every tile of ``tiles`` (:class:`golden.splat_binning.TileLists`,
     16x16 tiles) for ``splats`` (:class:`golden.splat_preprocess.Splats2D`).
@@ -352,12 +363,9 @@ def render_gbu(cfg, splats, tiles, *, record_decisions=False, progress=None):
     Traw = torch.zeros(gy * tile, gx * tile, dtype=torch.int64)
     nb = torch.zeros_like(Traw)
     nc = torch.zeros_like(Traw)
-    py, px = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
     for t in (progress or iter)(range(gx * gy)):
         X, Y = (t % gx) * tile, (t // gx) * tile
-        inside = ((px + X < W) & (py + Y < H)).reshape(-1)
-        ids = tiles.ids[int(tiles.offsets[t]):int(tiles.offsets[t + 1])]
-        r = _shade_tile(cfg, splats, ids, (X, Y), inside, record_decisions)
+        r = shade_tile(cfg, splats, tiles, t, record_decisions=record_decisions)
         results.append(r)
         sl = (slice(Y, Y + tile), slice(X, X + tile))
         img[sl] = r.image_raw.reshape(tile, tile, 3)
