@@ -19,7 +19,22 @@ __all__ = ["UARTTx", "UARTRx"]
 _CHAR_BITS = 10
 
 
-class UARTTx(wiring.Component):
+class _UARTSide(wiring.Component):
+    # Both sides take the same ``divisor``; the receiver needs a larger minimum.
+    _MIN_DIVISOR = 1
+
+    def __init__(self, *, divisor, members):
+        self._divisor = check_int("divisor", divisor, min=self._MIN_DIVISOR,
+                                  owner=type(self).__name__)
+        super().__init__(members)
+
+    @property
+    def divisor(self):
+        """Clock cycles per bit."""
+        return self._divisor
+
+
+class UARTTx(_UARTSide):
     """UART transmitter: bytes from a stream onto the ``tx`` pin, back to back.
 
     Parameters
@@ -40,16 +55,10 @@ class UARTTx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        self._divisor = check_int("divisor", divisor, min=1, owner="UARTTx")
-        super().__init__({
+        super().__init__(divisor=divisor, members={
             "i": In(stream.Signature(8)),
             "tx": Out(1, init=1),
         })
-
-    @property
-    def divisor(self):
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
@@ -84,7 +93,7 @@ class UARTTx(wiring.Component):
         return m
 
 
-class UARTRx(wiring.Component):
+class UARTRx(_UARTSide):
     """UART receiver: characters on the ``rx`` pin to a byte stream, with error detection.
 
     ``rx`` passes a two-flop synchronizer (it is asynchronous to the clock). A falling edge on the
@@ -116,19 +125,15 @@ class UARTRx(wiring.Component):
         the new byte is dropped.
     """
 
+    _MIN_DIVISOR = 4
+
     def __init__(self, *, divisor):
-        self._divisor = check_int("divisor", divisor, min=4, owner="UARTRx")
-        super().__init__({
+        super().__init__(divisor=divisor, members={
             "rx": In(1, init=1),
             "o": Out(stream.Signature(8)),
             "framing_error": Out(1),
             "overrun": Out(1),
         })
-
-    @property
-    def divisor(self):
-        """Clock cycles per bit."""
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
