@@ -1,11 +1,13 @@
 """Configuration of the SoC top: the host link's parameters and the size of each accelerator.
 
-One :class:`SoCConfig` gives every block's own config (:attr:`SoCConfig.host`, ``gemm``, ``kv``),
+One :class:`SoCConfig` gives every block's own config (:attr:`SoCConfig.host`, ``gemm``, ``kv``,
+``gbu``),
 so the hardware, the address map the host reads and the tests all follow from it.
 """
 
 import dataclasses
 
+from ..gbu.config import GBUConfig
 from ..gemm.config import GemmConfig
 from ..host.config import HostConfig
 from ..kv.designs import KVEngineConfig
@@ -19,7 +21,8 @@ _OWNER = "SoCConfig"
 
 @dataclasses.dataclass(frozen=True)
 class SoCConfig(Config):
-    """The SoC: host bridge, tensor engine and KV-cache engine on one bus.
+    """The SoC: host bridge, tensor engine, KV-cache engine and Gaussian Blending Unit on one
+    bus.
 
     Parameters
     ----------
@@ -34,6 +37,9 @@ class SoCConfig(Config):
         Layers of the LaCache :class:`~hw.kv.cache.KVCacheEngine` (the other parameters are
         :class:`~hw.kv.designs.KVEngineConfig`'s defaults: C = 256, S0 = 4, S/O = 16/0, one
         head of 2 x 16 bits); 0 leaves it out.
+    gbu_lanes : int
+        Row shader lanes of the :class:`~hw.gbu.core.GaussianBlendingUnit` (IRSS, tile lists of
+        up to 1023 Gaussians); 0 leaves it out.
     """
     clock_hz: int = 25_000_000
     baud: int = 1_000_000
@@ -45,13 +51,16 @@ class SoCConfig(Config):
     gemm_cols: int = 8
     gemm_weight_bits: int = 8
     kv_layers: int = 32
+    gbu_lanes: int = 0
 
     def __post_init__(self):
         check_int("window_depth", self.window_depth, min=3, max=4096, owner=_OWNER)
         check_int("gemm_rows", self.gemm_rows, min=0, max=64, owner=_OWNER)
         check_int("kv_layers", self.kv_layers, min=0, max=64, owner=_OWNER)
-        if not (self.gemm_rows or self.kv_layers):
-            raise ValueError(f"{_OWNER}: no accelerator (gemm_rows and kv_layers are both 0)")
+        check_int("gbu_lanes", self.gbu_lanes, min=0, max=16, owner=_OWNER)
+        if not (self.gemm_rows or self.kv_layers or self.gbu_lanes):
+            raise ValueError(f"{_OWNER}: no accelerator (gemm_rows, kv_layers and gbu_lanes are "
+                             f"all 0)")
         # Building the blocks' configs checks the parameters passed on to them.
         try:
             self.blocks()
@@ -59,8 +68,9 @@ class SoCConfig(Config):
             raise ValueError(f"{_OWNER}: {error}") from None
 
     def blocks(self):
-        """``{"host": HostConfig, "gemm": GemmConfig or None, "kv": KVEngineConfig or None}``."""
-        return {"host": self.host, "gemm": self.gemm, "kv": self.kv}
+        """``{"host": HostConfig, "gemm": GemmConfig or None, "kv": KVEngineConfig or None,
+        "gbu": GBUConfig or None}``."""
+        return {"host": self.host, "gemm": self.gemm, "kv": self.kv, "gbu": self.gbu}
 
     @property
     def host(self):
@@ -88,3 +98,9 @@ class SoCConfig(Config):
     def kv(self):
         """The KV-cache engine's :class:`KVEngineConfig`, or None."""
         return KVEngineConfig(layers=self.kv_layers) if self.kv_layers else None
+
+    @property
+    def gbu(self):
+        """The Gaussian Blending Unit's :class:`GBUConfig`, or None. Lists of up to 1023
+        Gaussians narrow its counters; a host splits a longer list over several passes."""
+        return GBUConfig(lanes=self.gbu_lanes, max_gaussians=1023) if self.gbu_lanes else None

@@ -11,6 +11,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..gbu.core import GaussianBlendingUnit
 from ..gemm.engine import TensorEngine
 from ..host.bridge import add_host_link
 from ..host.bus import BusDecoder, address_map_json
@@ -43,7 +44,8 @@ class SoC(wiring.Component):
     The bus holds region ``info`` (word 0: :data:`INFO_MAGIC`; word 1: the CRC-32 of the rest
     of the address map, so a host can check that its map is this bitstream's), then the regions
     of each accelerator (``gemm_*``: :class:`~hw.gemm.engine.TensorEngine`, ``kv_*``:
-    :class:`~hw.kv.cache.KVCacheEngine`), as :meth:`address_map` lists them.
+    :class:`~hw.kv.cache.KVCacheEngine`, ``gbu_*``: :class:`~hw.gbu.core.GaussianBlendingUnit`),
+    as :meth:`address_map` lists them.
     """
 
     def __init__(self, *, config):
@@ -51,7 +53,8 @@ class SoC(wiring.Component):
             raise TypeError(f"SoC needs a SoCConfig, not {config!r}")
         self._config = config
         cores = {"gemm": config.gemm and TensorEngine(config=config.gemm),
-                 "kv": config.kv and KVCacheEngine(config=config.kv)}
+                 "kv": config.kv and KVCacheEngine(config=config.kv),
+                 "gbu": config.gbu and GaussianBlendingUnit(config=config.gbu)}
         self._accelerators = [AcceleratorBus(name, core, window_bits=config.window_bits,
                                              depth=config.window_depth)
                               for name, core in cores.items() if core is not None]
