@@ -9,6 +9,9 @@ Backends:
     The bit-exact GBU datapath model (:func:`golden.gbu_model.render_gbu`) for a
     :class:`~hw.gbu.config.GBUConfig`; its cycles are the lanes' shading cycles
     (:meth:`~hw.gbu.config.GBUConfig.tile_cycles`), tiles one after another.
+``rtl``
+    The GBU core's emitted Verilog in cocotb (:mod:`sim.gbu_frame`): its pixels, and the clock
+    cycles it took, measured (tile read-out, pipeline fill and drain included).
 """
 
 import dataclasses
@@ -31,7 +34,7 @@ from hw.gbu.config import GBUConfig
 
 __all__ = ["BACKENDS", "psnr", "load_camera", "load_scene", "Frame", "render_frame"]
 
-BACKENDS = ("reference", "model")
+BACKENDS = ("reference", "model", "rtl")
 
 
 def psnr(image, reference):
@@ -120,20 +123,38 @@ def _model_figures(config, result, fmax_hz):
     skipped = sum(int(t.row_skipped.sum()) for t in result.tiles)
     cycles = result.cycles
     figures = {
-        "config": config.to_dict(),
-        "cycles": cycles,
         "evaluations": result.evaluations,
         "evaluations_per_cycle": result.evaluations / cycles if cycles else 0.0,
         "lane_utilization": result.evaluations / (lanes * cycles) if cycles else 0.0,
         # Of the (Gaussian, pixel) pairs of the rows set up, those outside the row's
         # contributing interval, which IRSS never evaluates.
         "interval_skip_rate": skipped / (config.tile * setups) if setups else 0.0,
-        "fps_at_1ghz": 1e9 / cycles if cycles else math.inf,
     }
+    return {**figures, **_clock_figures(config, cycles, fmax_hz)}
+
+
+def _clock_figures(config, cycles, fmax_hz):
+    figures = {"config": config.to_dict(), "cycles": cycles,
+               "fps_at_1ghz": 1e9 / cycles if cycles else math.inf}
     if fmax_hz is not None:
         figures["fmax_mhz"] = fmax_hz / 1e6
         figures["fps_at_fmax"] = fmax_hz / cycles if cycles else math.inf
     return figures
+
+
+def _render_rtl(config, splats, tiles, progress):
+    # Imported here: the simulator runner is only needed by this backend.
+    from sim.gbu_frame import render_tiles
+    gx, gy = tiles.grid
+    tile = config.tile
+    rtl = render_tiles(config, splats, tiles, range(gx * gy), progress=progress)
+    raw = torch.zeros(gy * tile, gx * tile, 3, dtype=torch.int64)
+    for t, pixels in enumerate(rtl.pixels):
+        X, Y = (t % gx) * tile, (t // gx) * tile
+        raw[Y:Y + tile, X:X + tile] = torch.tensor(
+            [[int(c) for c in p.color] for p in pixels]).reshape(tile, tile, 3)
+    image = raw[:splats.height, :splats.width].to(torch.float64)
+    return image / (1 << config.color_acc_format.f_bits), rtl.cycles
 
 
 def render_frame(scene, camera, *, backend, config=None, fmax_hz=None, progress=None):
@@ -161,10 +182,13 @@ def render_frame(scene, camera, *, backend, config=None, fmax_hz=None, progress=
         image = out.image.to(torch.float64)
         report["dtype"] = "float32"
         report["stats"] = dataclasses.asdict(out.stats)
-    else:
+    elif backend == "model":
         result = render_gbu(config, splats, tiles, progress=progress)
         image = result.image
         report.update(_model_figures(config, result, fmax_hz))
+    else:
+        image, cycles = _render_rtl(config, splats, tiles, progress)
+        report.update(_clock_figures(config, cycles, fmax_hz))
     report["psnr_db_vs_fp64"] = psnr(image, reference.image)
     report["wall_time_s"] = round(time.perf_counter() - started, 2)
     return Frame(image=image, report=report)

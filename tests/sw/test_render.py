@@ -35,6 +35,18 @@ def test_model_frame_figures(tmp_path):
     assert report["psnr_db_vs_fp64"] > 50
 
 
+def test_rtl_backend_renders_the_models_image():
+    # The config of tests/gbu/test_cocotb_gbu.py's "irss-2", so the Verilator build is shared.
+    config = GBUConfig(lanes=2, bg_r=1 << 12, bg_b=(1 << 14) - 1)
+    scene, camera = synthetic_scene(3, 48, 40)
+    rtl = render_frame(scene, camera, backend="rtl", config=config, fmax_hz=50e6)
+    model = render_frame(scene, camera, backend="model", config=config)
+    assert torch.equal(rtl.image, model.image)
+    # Measured cycles add the tiles' read-out and the pipeline to the lanes' shading.
+    assert rtl.report["cycles"] > model.report["cycles"]
+    assert rtl.report["fps_at_fmax"] == pytest.approx(50e6 / rtl.report["cycles"])
+
+
 def test_reference_backend(tmp_path, capsys):
     assert main(["--scene", "synthetic", "--seed", "2", "--backend", "reference",
                  "--out", str(tmp_path), "--no-progress"]) == 0
