@@ -1,7 +1,7 @@
 """KV-cache engine figures (LaCache, and StreamingLLM for comparison): compaction cycles per
-decode step against C and L (measured in amaranth.sim, checked against golden LaCache or
-StreamingLLM and KVCache while measuring), KV bytes moved per token, slot-table bits, build
-figures and tokens/s at the achieved fmax.
+decode step and per prefill against C and L (measured in amaranth.sim, checked against golden
+LaCache (clean mode for prefills) or StreamingLLM and KVCache while measuring), KV bytes moved
+per token, slot-table bits, build figures and tokens/s at the achieved fmax.
 
     python -m bench.kv [--report build/ulx3s-85f-kv-lacache/report.json]
 """
@@ -11,10 +11,12 @@ import json
 import statistics
 from pathlib import Path
 
+from golden.lacache import make_policy
 from hw.kv.config import KVConfig
-from hw.kv.designs import KVEngineConfig, peak_throughput, update_cycles_per_token
+from hw.kv.designs import (KVEngineConfig, peak_throughput, prefill_commit_cycles,
+                           update_cycles_per_token)
 from hw.kv.policy import compaction_window
-from sim.kv_slot_stream import run_stream
+from sim.kv_slot_stream import golden_calls, run_prefill, run_stream
 
 
 def measured_commit_cycles(config):
@@ -30,12 +32,37 @@ def measured_commit_cycles(config):
     return max(cycles), statistics.mean(cycles)
 
 
+def split_prefill(config):
+    """Tokens that, from an empty cache, need two start-overs (the released code's ``T = 2``):
+    ``capacity + 2 * F1 + 1``, ``F1 = (room0 // A) * R``."""
+    F1 = (config.capacity - config.sinks - config.layers) // config.A * config.R
+    return config.capacity + 2 * F1 + 1
+
+
+def prefill_figures(config, tokens):
+    """(measured slot-table and indexer cycles, engine COMMIT cycles from the model, entries
+    freed) of a prefill of ``tokens`` into an empty cache."""
+    config = config.replace(max_prefill=tokens)
+    (measured,) = run_prefill(config, [tokens])
+    ((_, passes),) = golden_calls(config, [tokens])
+    lists = make_policy(config, exact=False).step(tokens)
+    freed = tokens - len(lists[0]) if lists else 0
+    return measured, prefill_commit_cycles(config, passes), freed
+
+
+def released_classes(config, T):
+    """Distinct per-layer lists after the released code's start-over with ``T``: layer ``i``'s
+    depends on ``(i % (R + 1), i % (R2 + 1))``, ``R2 = R + (T - 1) * (B - 1)``."""
+    R2 = config.R + (T - 1) * (config.B - 1)
+    return len({(i % (config.R + 1), i % (R2 + 1)) for i in range(config.layers)})
+
+
 def linked_table_bits(config):
-    """Next and skip link memories (rows + 2 nodes, sentinels included) and free queues of
-    every class."""
+    """Next and skip link memories (rows + 2 nodes, sentinels included) and free queues (rings
+    of ``2**slot_bits`` rows) of every class."""
     node_bits = (config.rows_per_layer + 1).bit_length()
-    R = compaction_window(config).R
-    return config.classes * (2 * (config.rows_per_layer + 2) * node_bits + R * config.slot_bits)
+    return config.classes * (2 * (config.rows_per_layer + 2) * node_bits
+                             + (config.slot_bits << config.slot_bits))
 
 
 def gather_bytes_per_token(config):
@@ -66,6 +93,33 @@ def main(argv=None):
         shape = f"{cfg.span:>2}/{cfg.overlap:<2}" if cfg.policy == "lacache" else "  SLLM"
         print(f"{cfg.layers:>3} {cfg.budget:>5} {shape} {B:>2} {A:>2} {R:>2} {worst:>4} "
               f"{mean:>10.2f} {update_cycles_per_token(cfg):>20.2f}")
+
+    print("\nPrefill compaction (one COMMIT after the APPENDs of a prefill into an empty cache; "
+          "table = slot tables and indexer measured in simulation, engine = cycle model, "
+          "checked against simulation in tests)")
+    print(f"{'L':>3} {'C':>5} {'S/O':>5} {'B':>2} {'R':>2} {'tokens':>6} {'freed':>6} {'table':>6} "
+          f"{'engine':>6} {'per freed':>9} {'2B/R':>5}")
+    prefills = [KVConfig(layers=32, budget=c, sinks=4, span=8, overlap=4) for c in (64, 128, 256)]
+    prefills += [KVConfig(layers=32, budget=256, sinks=4, span=16, overlap=0),
+                 KVConfig(layers=24, budget=256, sinks=4, span=9, overlap=7),
+                 KVConfig(layers=28, budget=256, sinks=4, span=14, overlap=0),
+                 KVConfig(layers=8, budget=256, sinks=4, span=2, overlap=0)]
+    for cfg in prefills:
+        for tokens in (cfg.budget + cfg.budget // 2, split_prefill(cfg)):
+            measured, engine, freed = prefill_figures(cfg, tokens)
+            B, _, R = compaction_window(cfg)
+            per_freed = engine / max(freed, 1)
+            print(f"{cfg.layers:>3} {cfg.budget:>5} {cfg.span:>2}/{cfg.overlap:<2} {B:>2} {R:>2} "
+                  f"{tokens:>6} {freed:>6} {measured:>6} {engine:>6} {per_freed:>9.2f} "
+                  f"{2 * B / R:>5.2f}")
+
+    print("\nLayer classes: clean mode (what the slot tables hold, every prefill) and the released "
+          "code's after a start-over with T = 2, 3, 4 (exact mode; for A >= 2 also duplicate "
+          "indices, which no slot list can hold)")
+    for cfg in prefills[2:6]:
+        released = ", ".join(str(released_classes(cfg, T)) for T in (2, 3, 4))
+        print(f"  L={cfg.layers} S/O={cfg.span}/{cfg.overlap} (A={cfg.A}): {cfg.classes}; "
+              f"released {released}")
 
     print("\nKV bytes moved per token (32 layers, C = 256, S/O = 8/4)")
     for name, cfg in (("model rows (8 heads x 128 x 16 bit)",

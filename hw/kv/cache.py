@@ -8,9 +8,16 @@ and :class:`~hw.kv.storage.KVStorage` (the rows) behind one command stream and o
 stream. A decode step is: one ``WRITE`` per layer (any order), then ``COMMIT``; ``READ`` of a
 layer is allowed at any time and sees that layer's current cache, including its row of the
 step in progress once written, as :meth:`golden.kv_cache.KVCache.read` does.
+
+A prefill of ``P`` tokens is ``P`` such steps, the first ``P - 1`` closed with ``APPEND``
+instead of ``COMMIT``: the tokens are appended to every layer without compaction, and the
+``COMMIT`` that closes the last one compacts them all at once, as
+:meth:`golden.kv_cache.KVCache.extend` with a block of ``P`` tokens does under LaCache's clean
+mode (:mod:`hw.kv.ladder`) or StreamingLLM; decode then continues. A ``READ`` in between sees
+the tokens appended so far.
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,11 +34,12 @@ __all__ = ["KVCacheEngine", "Op", "Status", "command_layout", "response_layout",
            "error_layout", "make_indexer", "READ_LATENCY", "READ_HOLD"]
 
 
-class Op(enum.Enum, shape=2):
-    """Command opcodes (the value 3 is rejected with ``errors.bad_op``)."""
+class Op(enum.Enum, shape=3):
+    """Command opcodes (the values 4 to 7 are rejected with ``errors.bad_op``)."""
     WRITE = 0
     COMMIT = 1
     READ = 2
+    APPEND = 3
 
 
 class Status(enum.Enum, shape=2):
@@ -51,6 +59,9 @@ class _State(enum.Enum):
     REQUEST = 2
     READ = 3
     RESPOND = 4
+    APPEND = 5      # an APPEND
+    FINAL = 6       # the COMMIT closing a prefill
+    PREFILL = 7     # its compaction
 
 
 #: Cycles from a ``READ`` offered on ``cmd`` (ready) to its first item on ``rsp``, without
@@ -91,19 +102,21 @@ def response_layout(config):
 def error_layout():
     """Sticky flags of rejected commands (cleared by reset only)."""
     return data.StructLayout({"bad_op": 1, "bad_layer": 1, "duplicate_write": 1,
-                              "missing_write": 1})
+                              "missing_write": 1, "overflow": 1})
 
 
 class KVCacheEngine(wiring.Component):
-    """KV cache for streaming decode under LaCache or StreamingLLM, with compaction work
-    independent of the budget.
+    """KV cache for streaming decode and prefills under LaCache (clean mode for prefills) or
+    StreamingLLM, with compaction work independent of the budget in decode and proportional to
+    the entries freed in a prefill.
 
     Parameters
     ----------
     config : KVConfig
         A LaCache or StreamingLLM configuration; ``layers``, ``kv_heads``, ``head_dim`` and
         ``elem_bits`` size the storage (``layers * 2**slot_bits`` rows of
-        ``2 * kv_heads * head_dim * elem_bits`` bits).
+        ``2 * kv_heads * head_dim * elem_bits`` bits), ``max_prefill`` the rows a prefill may
+        fill.
     fifo_depth : int
         Depth of the response FIFO, at least 3. A read-out is issued only against free FIFO
         places (credits); one row per cycle needs 10 of them (the round trip from a slot
@@ -120,7 +133,13 @@ class KVCacheEngine(wiring.Component):
         * ``COMMIT``: appends the step's token to every layer and compacts as the policy does.
           Rejected (``missing_write``) unless every layer was written. 3 cycles, or
           ``2 * B + 9`` when it compacts (``B = 1`` under StreamingLLM), whatever the budget
-          (:func:`hw.kv.designs.commit_cycles`): the command stream waits meanwhile.
+          (:func:`hw.kv.designs.commit_cycles`): the command stream waits meanwhile. After
+          ``APPEND`` s, it closes the prefill: the compaction of all its tokens takes
+          :func:`hw.kv.designs.prefill_commit_cycles`.
+        * ``APPEND``: appends the step's token to every layer without compaction (a prefill's
+          token other than its last). Rejected (``missing_write``, or ``overflow`` when a layer
+          would have no row left for the next token: more than ``rows_per_layer`` entries
+          before a compaction), the step then staying open. 3 cycles.
         * ``READ layer``: answers every row the layer holds, in logical order. It holds the
           command stream for ``count +`` :data:`READ_HOLD` cycles (one row is looked up per
           cycle while the response FIFO has room); the next command may follow at once.
@@ -131,8 +150,8 @@ class KVCacheEngine(wiring.Component):
         after the ``READ`` is offered, then one per cycle without stalls.
     errors : ``Out(error_layout())``
         Sticky flags of rejected commands.
-    length : ``Out(range(capacity + 2))``
-        Entries every layer holds after the last commit.
+    length : ``Out(range(rows_per_layer + 1))``
+        Entries every layer holds after the last commit or append.
 
     Raises
     ------
@@ -148,7 +167,7 @@ class KVCacheEngine(wiring.Component):
             "cmd": In(stream.Signature(command_layout(config))),
             "rsp": Out(stream.Signature(response_layout(config))),
             "errors": Out(error_layout()),
-            "length": Out(range(config.capacity + 2)),
+            "length": Out(range(config.rows_per_layer + 1)),
         })
 
     @property
@@ -186,6 +205,9 @@ class KVCacheEngine(wiring.Component):
         # last WRITE was taken in the cycle before at the latest.
         complete = Signal()
         m.d.sync += complete.eq(written == (1 << L) - 1)
+        # Another APPEND leaves a row for the token after it, as a register like ``complete``.
+        room = Signal()
+        m.d.sync += room.eq(indexer.length <= cfg.rows_per_layer - 2)
         # A READ, as taken: its layer and class, and whether its row of this step is stored.
         read_layer = Signal.like(storage.r_layer)
         read_cls = Signal.like(cls)
@@ -194,6 +216,7 @@ class KVCacheEngine(wiring.Component):
         no_entries = Signal(init=1)
         m.d.sync += no_entries.eq(indexer.length == 0)
 
+        wiring.connect(m, indexer.op, table.compact)
         m.d.comb += [
             self.length.eq(indexer.length),
             indexer.advance.eq(table.commit),
@@ -254,7 +277,9 @@ class KVCacheEngine(wiring.Component):
                         with m.If(~is_written):
                             m.d.comb += storage.w_en.eq(1)
                 with m.Elif(cmd.op == Op.COMMIT):
-                    m.d.sync += state.eq(_State.COMMIT)
+                    m.d.sync += state.eq(Mux(indexer.prefill, _State.FINAL, _State.COMMIT))
+                with m.Elif(cmd.op == Op.APPEND):
+                    m.d.sync += state.eq(_State.APPEND)
                 with m.Elif(cmd.op == Op.READ):
                     m.d.sync += [read_layer.eq(cmd.layer), read_cls.eq(cls),
                                  read_written.eq(is_written)]
@@ -274,6 +299,31 @@ class KVCacheEngine(wiring.Component):
             with m.Else():
                 m.d.sync += self.errors.missing_write.eq(1)
             m.d.sync += state.eq(_State.IDLE)
+
+        with m.Elif(state == _State.APPEND):
+            with m.If(~complete):
+                m.d.sync += self.errors.missing_write.eq(1)
+            with m.Elif(~room):
+                m.d.sync += self.errors.overflow.eq(1)
+            with m.Else():
+                m.d.comb += [table.append.eq(1), indexer.append.eq(1)]
+                m.d.sync += written.eq(0)
+            m.d.sync += state.eq(_State.IDLE)
+
+        with m.Elif(state == _State.FINAL):
+            with m.If(complete):
+                m.d.comb += [table.append.eq(1), table.hold.eq(1), indexer.append.eq(1),
+                             indexer.compact.eq(1)]
+                m.d.sync += [written.eq(0), state.eq(_State.PREFILL)]
+            with m.Else():
+                m.d.sync += [self.errors.missing_write.eq(1), state.eq(_State.IDLE)]
+
+        with m.Elif(state == _State.PREFILL):
+            # The indexer hands its walks to the table; once it is done, and so is the last
+            # walk, the next token's row is allocated from the rows the walks freed.
+            with m.If(~indexer.busy & ~table.busy):
+                m.d.comb += table.alloc.eq(1)
+                m.d.sync += state.eq(_State.IDLE)
 
         with m.Elif(state == _State.REQUEST):
             with m.If(no_entries & ~read_written):

@@ -56,6 +56,10 @@ class KVConfig(Config):
         LaCache ladder overlap O, in layers; ``0 <= overlap < span``.
     policy : {"lacache", "streaming"}
         Eviction policy.
+    max_prefill : int
+        Most tokens a prefill (tokens appended to every layer, then one compaction) adds to a
+        full cache: each layer keeps ``capacity + max_prefill`` physical rows. 1 is streaming
+        decode only, where the incoming token is the one row beyond the capacity.
     """
     layers: int = 32
     kv_heads: int = 8
@@ -66,6 +70,7 @@ class KVConfig(Config):
     span: int = 16
     overlap: int = 0
     policy: typing.Literal[POLICIES] = "lacache"
+    max_prefill: int = 1
 
     def __post_init__(self):
         owner = "KVConfig"
@@ -78,6 +83,7 @@ class KVConfig(Config):
         check_int("span", self.span, min=1, max=4096, owner=owner)
         check_int("overlap", self.overlap, min=0, max=self.span - 1, owner=owner)
         check_choice("policy", self.policy, POLICIES, owner=owner)
+        check_int("max_prefill", self.max_prefill, min=1, max=1 << 24, owner=owner)
         if self.policy == "lacache":
             self._check_ladder(owner)
 
@@ -131,8 +137,11 @@ class KVConfig(Config):
 
     @property
     def classes(self):
-        """Distinct per-layer index lists in streaming decode: layer ``i`` is in class
-        ``i % (R + 1)`` under LaCache; StreamingLLM treats every layer alike."""
+        """Distinct per-layer index lists: layer ``i`` is in class ``i % (R + 1)`` under
+        LaCache, in streaming decode and after prefills compacted in clean mode (whose
+        start-overs all have ``T = 1``; the released code's ``T >= 2`` start-overs would give
+        ``(i % (R + 1), i % (R2 + 1))`` classes, up to ``layers``); StreamingLLM treats every
+        layer alike."""
         return self.R + 1 if self.policy == "lacache" else 1
 
     # Sizes -----------------------------------------------------------------------------------
@@ -149,12 +158,14 @@ class KVConfig(Config):
 
     @property
     def rows_per_layer(self):
-        """Physical rows per layer and head for K (and as many for V) in streaming decode.
+        """Physical rows per layer and head for K (and as many for V): ``capacity +
+        max_prefill``.
 
-        The incoming token is written before the policy decides what to drop, so a layer
-        transiently holds ``capacity + 1`` entries.
+        Tokens are written before the policy decides what to drop, so a layer transiently holds
+        ``capacity + 1`` entries in streaming decode and up to ``capacity + max_prefill`` in a
+        prefill.
         """
-        return self.capacity + 1
+        return self.capacity + self.max_prefill
 
     @property
     def slot_bits(self):

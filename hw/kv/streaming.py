@@ -3,14 +3,15 @@
 Once a layer holds ``budget`` entries, every appended token pushes the oldest non-sink entry
 (logical ``S0``) out: :meth:`golden.lacache.StreamingLLM.step` keeps ``[0, S0)`` and the last
 ``budget - S0`` of ``budget + 1``. In the slot tables' terms (:mod:`hw.kv.policy`) that is a
-window of one entry at ``S0``, dropped whole, at every step.
+window of one entry at ``S0``, dropped whole, at every step. A prefill that leaves ``N > budget``
+entries drops the ``N - budget`` entries after the sinks: one walk of that many windows.
 """
 
 from amaranth.hdl import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .policy import check_kv_config
+from .policy import check_kv_config, prefill_ports
 
 
 __all__ = ["StreamingIndexer", "streaming_plan_layout"]
@@ -42,7 +43,9 @@ class StreamingIndexer(wiring.Component):
     plan : ``Out(streaming_plan_layout())``
         For the cache length ``length + 1``: ``active`` and ``drop`` where it exceeds the
         budget (``StreamingLLM.step`` does not answer ``None``); ``startover`` always, since the
-        dropped entry is always the one after the sinks.
+        dropped entry is always the one after the sinks. Meaningless while ``prefill``.
+    append, prefill, compact, op, busy
+        The prefill ports of :func:`~hw.kv.policy.prefill_ports`.
 
     Raises
     ------
@@ -54,9 +57,10 @@ class StreamingIndexer(wiring.Component):
         self._config = check_kv_config("StreamingIndexer", config, ("streaming",))
         super().__init__({
             "advance": In(1),
-            "length": Out(range(config.capacity + 2)),
+            "length": Out(range(config.rows_per_layer + 1)),
             "sink": Out(1),
             "plan": Out(streaming_plan_layout()),
+            **prefill_ports(config),
         })
 
     @property
@@ -76,4 +80,17 @@ class StreamingIndexer(wiring.Component):
         ]
         with m.If(self.advance & ~self.plan.drop):
             m.d.sync += length.eq(length + 1)
+
+        over = length > cfg.budget
+        m.d.comb += [self.op.payload.startover.eq(1),
+                     self.op.payload.groups.eq(length - cfg.budget),
+                     self.op.valid.eq(self.busy & over)]
+        with m.If(self.append):
+            m.d.sync += [length.eq(length + 1), self.prefill.eq(1)]
+        with m.If(self.compact):
+            m.d.sync += self.busy.eq(1)
+        with m.If(self.busy & (~over | self.op.ready)):
+            m.d.sync += [self.busy.eq(0), self.prefill.eq(0)]
+            with m.If(over):
+                m.d.sync += length.eq(cfg.budget)
         return m

@@ -19,7 +19,8 @@ from sim.cocotb_util import start_clock_and_reset, test_rng, test_vectors
 async def _session(dut, commands, expected, *, stall, salt):
     rng = test_rng(salt)
     source = StreamSource(dut, "cmd", rng=rng, stall=stall)
-    sink = StreamSink(dut, "rsp", rng=rng, stall=stall)
+    # A prefill's writes answer nothing for as long as they take to send.
+    sink = StreamSink(dut, "rsp", rng=rng, stall=stall, timeout_cycles=10_000 + 4 * len(commands))
     sender = cocotb.start_soon(source.send(commands))
     got = await sink.receive(len(expected))
     await sender

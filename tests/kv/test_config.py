@@ -36,6 +36,12 @@ def test_sizes_of_the_default():
     assert config.kv_bytes == 2 * 32 * 8 * 257 * 128 * 2
 
 
+def test_prefill_sizes_the_rows_not_the_classes():
+    config = KVConfig(span=8, overlap=4, max_prefill=1500)     # capacity 258
+    assert config.rows_per_layer == 258 + 1500 and config.slot_bits == 11
+    assert config.classes == config.R + 1 == 6
+
+
 def test_streaming_sizes():
     config = KVConfig(policy="streaming", budget=64, sinks=4, span=40)   # span is unused here
     assert (config.recent, config.capacity, config.classes) == (60, 64, 1)
@@ -91,6 +97,7 @@ def test_min_budget_is_tight():
     (dict(budget=36), r"KVConfig\.budget=36 is too small: expected >= 37"),
     (dict(span=8, overlap=4, budget=35), r"KVConfig\.budget=35 is too small: expected >= 36"),
     (dict(policy="streaming", budget=4, sinks=4), r"KVConfig\.sinks=4 is out of range"),
+    (dict(max_prefill=0), r"KVConfig\.max_prefill=0 is out of range: expected 1\.\.16777216"),
 ])
 def test_validation_names_the_parameter(params, match):
     with pytest.raises(ValueError, match=match):

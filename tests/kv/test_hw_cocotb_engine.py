@@ -8,6 +8,7 @@ import pytest
 from hw.kv.cache import KVCacheEngine
 from sim.runner import SimulationFailure, run
 from tests.kv.test_hw_engine import make_session, small
+from tests.kv.test_hw_prefill import prefill_config
 
 
 def _vectors(config, *, steps, read_every, errors, seed):
@@ -19,9 +20,12 @@ def _run(config, vectors):
                config=config, vectors=vectors, design_name="kv-lacache", seed=3)
 
 
-SMALL = small(layers=7, budget=24, sinks=2, span=3, overlap=1, kv_heads=2, elem_bits=6)
-# 32 layers, C = 256, S0 = 4, S/O = 8/4 (R = 5, six classes), with a small row.
-PAPER = small(layers=32, budget=256, sinks=4, span=8, overlap=4)
+# With room for prefills beyond one start-over: tests/kv/test_hw_cocotb_prefill.py runs them on
+# the same build.
+SMALL = prefill_config(layers=7, budget=24, sinks=2, span=3, overlap=1, kv_heads=2, elem_bits=6)
+# 32 layers, C = 256, S0 = 4, S/O = 8/4 (R = 5, six classes), with a small row and room for a
+# prefill of 1,000 tokens (tests/kv/test_hw_cocotb_prefill.py runs prefills on the same build).
+PAPER = small(layers=32, budget=256, sinks=4, span=8, overlap=4, max_prefill=1000)
 
 
 def test_cocotb_small_with_errors():

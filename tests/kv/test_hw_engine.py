@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""KVCacheEngine in amaranth.sim against golden KVCache under golden LaCache or StreamingLLM:
-every response of every READ (row, logical position, last flag, status) and the error flags,
-under random stalls.
+"""KVCacheEngine in amaranth.sim against golden KVCache under golden LaCache (clean mode) or
+StreamingLLM: every response of every READ (row, logical position, last flag, status) and the
+error flags, under random stalls, in streaming decode and through prefills.
 
 :func:`make_session` (commands and expected responses as packed words) is shared with the
 cocotb test, which runs the same sessions on the emitted Verilog.
@@ -34,6 +34,9 @@ def _word(layout, fields):
 
 def _rows(config, k, v):
     """Row dicts of ``(kv_heads, n, head_dim)`` integer K and V, one per token."""
+    if not k.shape[1]:
+        return []
+
     def pack(t):
         flat = t.permute(1, 0, 2).reshape(t.shape[1], -1).tolist()
         return [sum(e << (n * config.elem_bits) for n, e in enumerate(r)) for r in flat]
@@ -41,14 +44,22 @@ def _rows(config, k, v):
 
 
 class _Session:
-    def __init__(self, config, rng):
-        self.config, self.rng = config, rng
+    """Commands and the golden answers, step by step. The rows of the tokens appended since the
+    last compaction (the open prefill, the step in progress included) wait in ``open``, per
+    layer, and enter the golden cache as one block at the ``COMMIT`` that compacts them."""
+
+    def __init__(self, config, seed):
+        self.config = config
+        self.rng = random.Random(seed)
+        self.gen = torch.Generator().manual_seed(seed)
         self.cmd_layout, self.rsp_layout = command_layout(config), response_layout(config)
         self.cache = KVCache(config.layers, config.kv_heads, config.head_dim,
-                             make_policy(config), dtype=torch.int64)
+                             make_policy(config, exact=False), dtype=torch.int64)
         self.commands, self.expected = [], []
         self.errors = dict.fromkeys(error_layout().members, 0)
         self.written = set()
+        self.open = [[] for _ in range(config.layers)]
+        self.appended = 0
 
     def cmd(self, op, layer=0, row=None):
         self.commands.append(_word(self.cmd_layout,
@@ -62,71 +73,96 @@ class _Session:
     def write(self, layer):
         cfg = self.config
         shape = (cfg.kv_heads, 1, cfg.head_dim)
-        k = torch.randint(0, 1 << cfg.elem_bits, shape, dtype=torch.int64,
-                          generator=self.gen)
-        v = torch.randint(0, 1 << cfg.elem_bits, shape, dtype=torch.int64, generator=self.gen)
+        k, v = (torch.randint(0, 1 << cfg.elem_bits, shape, dtype=torch.int64,
+                              generator=self.gen) for _ in "kv")
         self.cmd(Op.WRITE, layer, _rows(cfg, k, v)[0])
         if layer in self.written:
             self.errors["duplicate_write"] = 1
         else:
-            self.cache.append(layer, k, v)
+            self.open[layer].append((k, v))
             self.written.add(layer)
 
     def read(self, layer):
         self.cmd(Op.READ, layer)
         if layer >= self.config.layers:
             return self.respond(Status.BAD_LAYER)
-        k, v, pos = self.cache.read(layer)
-        if not pos.numel():
+        k, v, _ = self.cache.read(layer)
+        rows = _rows(self.config, k, v) + [_rows(self.config, a, b)[0]
+                                           for a, b in self.open[layer]]
+        if not rows:
             return self.respond(Status.EMPTY)
-        for j, row in enumerate(_rows(self.config, k, v)):
-            self.respond(Status.ROW, j, int(j == pos.numel() - 1), row)
+        for j, row in enumerate(rows):
+            self.respond(Status.ROW, j, int(j == len(rows) - 1), row)
+
+    def append(self):
+        """``APPEND``; whether the step was closed."""
+        self.cmd(Op.APPEND)
+        if len(self.written) < self.config.layers:
+            self.errors["missing_write"] = 1
+            return False
+        if self.cache.length(0) + self.appended > self.config.rows_per_layer - 2:
+            self.errors["overflow"] = 1
+            return False
+        self.appended += 1
+        self.written.clear()
+        return True
 
     def commit(self):
         self.cmd(Op.COMMIT)
         if len(self.written) < self.config.layers:
             self.errors["missing_write"] = 1
-        else:
-            self.cache.compact()
-            self.written.clear()
+            return
+        for i, rows in enumerate(self.open):
+            self.cache.append(i, torch.cat([k for k, _ in rows], dim=1),
+                              torch.cat([v for _, v in rows], dim=1))
+        self.cache.compact()
+        self.open = [[] for _ in range(self.config.layers)]
+        self.appended = 0
+        self.written.clear()
 
 
-def make_session(config, *, steps, seed, read_every=1, errors=False):
-    """Commands and expected responses of ``steps`` decode steps.
+def make_session(config, *, steps=None, blocks=None, seed, read_every=1, errors=False):
+    """Commands and expected responses of ``steps`` decode steps, or of ``blocks``: per block,
+    a prefill of that many tokens (1: a decode step).
 
-    Each step writes every layer in a random order and commits; every ``read_every`` steps all
-    layers are read back, and one random layer is read in the middle of the writes (so reads
-    of a half-written step are checked). With ``errors``, invalid commands are mixed in: bad
-    opcodes and layers, duplicate writes, early commits, reads of an empty cache.
+    Each token writes every layer in a random order; a block's tokens but its last are closed
+    with ``APPEND`` (the first one the memory cannot take is rejected with ``overflow``, and the
+    block is then closed there), its last with ``COMMIT``. Every ``read_every`` blocks all
+    layers are read back, and one random layer is read in the middle of the writes of a block's
+    first and last tokens (so reads of a half-written step and of an open prefill are checked).
+    With ``errors``, invalid commands are mixed in: bad opcodes and layers, duplicate writes,
+    early commits and appends, reads of an empty cache.
 
     Returns ``{"commands": [int], "expected": [int], "errors": int, "last_read": int}``:
     packed words, and how many responses the final command (a READ) yields.
     """
-    rng = random.Random(seed)
-    s = _Session(config, rng)
-    s.gen = torch.Generator().manual_seed(seed)
+    blocks = [1] * steps if blocks is None else blocks
+    s = _Session(config, seed)
+    rng = s.rng
     L = config.layers
     bad_layer = (1 << L.bit_length()) - 1
     s.read(0)                                       # empty
-    for step in range(steps):
-        order = rng.sample(range(L), L)
-        for n, layer in enumerate(order):
-            s.write(layer)
-            if n == L // 2 and step % read_every == 0:
-                s.read(rng.randrange(L))
-            if errors and rng.random() < 0.02:
-                s.write(rng.choice(sorted(s.written)))
-            if errors and rng.random() < 0.02:
-                s.commit()                          # early: rejected
-        if errors and step % 3 == 0:
-            s.cmd(Op.WRITE, bad_layer)
-            s.errors["bad_layer"] = 1
-            s.read(bad_layer)
-            s.commands.append(_word(command_layout(config), {"op": Op.READ, "layer": 0,
-                                                              "row": {"k": 0, "v": 0}}) | 3)
-            s.errors["bad_op"] = 1
+    for step, size in enumerate(blocks):
+        for token in range(size):
+            order = rng.sample(range(L), L)
+            for n, layer in enumerate(order):
+                s.write(layer)
+                if n == L // 2 and step % read_every == 0 and token in (0, size - 1):
+                    s.read(rng.randrange(L))
+                if errors and rng.random() < 0.02:
+                    s.write(rng.choice(sorted(s.written)))
+                if errors and rng.random() < 0.02:
+                    (s.commit if rng.random() < 0.5 else s.append)()   # early: rejected
+            if errors and step % 3 == 0 and token == 0:
+                s.cmd(Op.WRITE, bad_layer)
+                s.errors["bad_layer"] = 1
+                s.read(bad_layer)
+                s.cmd(4 + rng.randrange(4))     # no opcode
+                s.errors["bad_op"] = 1
+            if token == size - 1 or not s.append():
+                break
         s.commit()
-        if step % read_every == 0 or step == steps - 1:
+        if step % read_every == 0 or step == len(blocks) - 1:
             for layer in range(L):
                 before = len(s.expected)
                 s.read(layer)

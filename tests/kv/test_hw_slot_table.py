@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """LadderIndexer and SlotTable in amaranth.sim against golden LaCache and KVCache, over paper,
-long and random streams (the checks themselves are in :mod:`sim.kv_slot_stream`)."""
+long and random streams (the checks themselves are in :mod:`sim.kv_slot_stream`); prefills in
+``test_hw_prefill.py``."""
 
 import random
 
