@@ -18,7 +18,9 @@ from boards.toolchain import ToolchainError
 from hw.registry import default_design_name, designs, get_design
 
 
-def _parse_params(items):
+def parse_params(items):
+    """``{key: value}`` from ``--param key=value`` strings; a malformed or repeated key is a
+    ``ValueError`` naming it."""
     params = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -64,6 +66,9 @@ def _arg_parser():
                         help="target clock in MHz, made by a PLL (default: the board oscillator)")
     parser.add_argument("--verilog", type=Path, default=None, metavar="FILE",
                         help="write plain synthesizable Verilog to FILE instead of building")
+    parser.add_argument("--no-blocks", action="store_true",
+                        help="skip the per-block utilization (a second Yosys synthesis, run "
+                             "alongside place and route)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -78,7 +83,7 @@ def main(argv=None):
         return 0
     try:
         design = get_design(args.design or default_design_name())
-        config = design.config_cls.from_params(_parse_params(args.param))
+        config = design.config_cls.from_params(parse_params(args.param))
         if args.verilog is not None:
             from hw.emit import emit_verilog
             args.verilog.write_text(emit_verilog(design, config))
@@ -92,7 +97,8 @@ def main(argv=None):
         out_dir = args.out or Path("build") / f"{board.name}-{design.name}"
         try:
             report = build_bitstream(design, config, board, out_dir=out_dir, freq_mhz=args.freq,
-                                     seed=args.seed, progress=not args.no_progress)
+                                     seed=args.seed, progress=not args.no_progress,
+                                     blocks=not args.no_blocks)
         except BuildError as e:
             raise ValueError(str(e)) from None
     except (ValueError, ToolchainError) as e:

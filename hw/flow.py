@@ -5,6 +5,7 @@ list rather than through its shell script, so that each step shows progress, kee
 and fails with one clear line instead of a traceback.
 """
 
+import collections
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from .harness import PinHarness
 from .lib.ecp5_pll import pll_settings
 
 
-__all__ = ["BuildError", "build_bitstream"]
+__all__ = ["BuildError", "block_utilization", "build_bitstream"]
 
 
 class BuildError(RuntimeError):
@@ -47,6 +48,110 @@ def _first_error(log_text):
     return lines[-1] if lines else "no output"
 
 
+#: Per-block utilization: a second synthesis of the same RTLIL in which the board top's children
+#: (the design's core among them) and the core's children keep their boundaries; everything
+#: below a block is flattened into it, so each block is optimized as a whole. synth_ecp5's LUT
+#: mapper, abc9, fails an internal assertion on a design whose hierarchy is kept (Yosys 0.70),
+#: so LUTs are mapped by abc as synth_ecp5 did before abc9.
+_BLOCKS_SCRIPT = """\
+read_rtlil top.il
+setattr -mod -set keep_hierarchy 1 {modules}
+synth_ecp5 -top top -run :map_luts
+techmap -map +/lattice/latches_map.v
+abc -lut 4
+clean
+synth_ecp5 -top top -run map_cells:check
+tee -q -o blocks.stat.json stat -json
+"""
+
+#: Levels below ``top`` whose modules keep their boundary: ``top.<core>.<block>``.
+_BLOCK_DEPTH = 2
+
+#: The per-block columns, each a weighted sum of Yosys cells (a CCU2C holds two LUT4s).
+_BLOCK_COLUMNS = (("LUT4", {"LUT4": 1, "CCU2C": 2}), ("FF", {"TRELLIS_FF": 1}),
+                  ("DSP", {"MULT18X18D": 1}), ("EBR", {"DP16KD": 1}),
+                  ("LUTRAM", {"TRELLIS_DPR16X4": 1}))
+
+#: Appended to the main synthesis script: the flat design's Yosys cells, to set beside the blocks'.
+_FLAT_STAT = "tee -q -o top.stat.json stat -json"
+
+_RTLIL_MODULE = re.compile(r"^module \\(\S+)$", re.MULTILINE)
+
+
+def _blocks_argv(yosys, out_dir):
+    """Write ``blocks.ys`` for the RTLIL in ``out_dir``; return the Yosys command that runs it."""
+    modules = [name for name in _RTLIL_MODULE.findall((out_dir / "top.il").read_text())
+               if name.count(".") <= _BLOCK_DEPTH]
+    (out_dir / "blocks.ys").write_text(_BLOCKS_SCRIPT.format(modules=" ".join(modules)))
+    return [yosys, "-q", "-l", "blocks.rpt", "blocks.ys"]
+
+
+def _columns(cells):
+    return {column: sum(weight * cells.get(cell, 0) for cell, weight in weights.items())
+            for column, weights in _BLOCK_COLUMNS}
+
+
+def _cells_by_module(stat):
+    """``{module: Counter(cell type: count)}`` including submodules, from Yosys ``stat -json``."""
+    own = {name.lstrip("\\"): m["num_cells_by_type"] for name, m in stat["modules"].items()}
+    total = {}
+
+    def visit(name):
+        if name not in total:
+            counts = collections.Counter()
+            for cell, n in own[name].items():
+                if cell in own:
+                    counts.update({k: n * v for k, v in visit(cell).items()})
+                else:
+                    counts[cell] += n
+            total[name] = counts
+        return total[name]
+
+    for name in own:
+        visit(name)
+    return own, total
+
+
+def block_utilization(stat, flat_stat=None):
+    """Per-block cells from the ``stat -json`` of the hierarchy-keeping synthesis.
+
+    The design's core is the child of ``top`` with the most cells (the harness, the clocking and
+    the pin buffers are small); its blocks are its children. ``(own logic)`` is what the core
+    holds outside them, ``(board top)`` the rest of ``top``, so the rows add up to ``total``.
+
+    Parameters
+    ----------
+    stat : dict
+        Yosys ``stat -json`` of the design synthesized with ``top.<core>.<block>`` boundaries.
+    flat_stat : dict or None
+        Yosys ``stat -json`` of the flat synthesis the bitstream came from, for ``flat_total``.
+    """
+    own, total = _cells_by_module(stat)
+    children = lambda name: {cell: n for cell, n in own[name].items() if cell in own}
+    core = max(children("top"), key=lambda name: sum(_columns(total[name]).values()))
+    blocks = {child[len(core) + 1:]: {k: n * v for k, v in _columns(total[child]).items()}
+              for child, n in children(core).items()}
+    blocks["(own logic)"] = _columns({c: n for c, n in own[core].items() if c not in own})
+    core_cells, top_cells = _columns(total[core]), _columns(total["top"])
+    blocks["(board top)"] = {k: top_cells[k] - core_cells[k] for k in top_cells}
+    result = {"core": core[len("top."):], "blocks": blocks, "total": top_cells}
+    if flat_stat is not None:
+        result["flat_total"] = _columns(_cells_by_module(flat_stat)[1]["top"])
+    return result
+
+
+def _blocks_report(out_dir, code):
+    log = "blocks.log"
+    stat_path = out_dir / "blocks.stat.json"
+    if code != 0 or not stat_path.exists():
+        return {"error": _first_error((out_dir / log).read_text(errors="replace")), "log": log}
+    flat_path = out_dir / "top.stat.json"
+    flat = json.loads(flat_path.read_text()) if flat_path.exists() else None
+    return {**block_utilization(json.loads(stat_path.read_text()), flat), "log": log,
+            "method": "Yosys cells per block, before packing, from a second synthesis that keeps "
+                      "the block boundaries (LUT4 counts a CCU2C as two)"}
+
+
 def _yowasp_cache_is_cold(tools):
     if not any(tool.origin == "yowasp" for tool in tools.values()):
         return False
@@ -55,22 +160,45 @@ def _yowasp_cache_is_cold(tools):
     return not Path(os.environ.get("YOWASP_CACHE_DIR", default)).exists()
 
 
-def _run_step(step, argv, cwd, log_path, bar):
-    start = time.monotonic()
-    with open(log_path, "w") as log:
-        log.write("$ " + shlex.join(argv) + "\n")
-        log.flush()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        while True:
+class _Step:
+    """A tool running with its output in a log file; :attr:`seconds` is its run time once
+    :meth:`poll` has seen it end."""
+
+    def __init__(self, argv, cwd, log_path):
+        self._log = open(log_path, "w")
+        self._log.write("$ " + shlex.join(argv) + "\n")
+        self._log.flush()
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
+        self._start = time.monotonic()
+        self.seconds = None
+
+    def poll(self, timeout=0.0):
+        """True once the tool has ended, waiting at most ``timeout`` seconds for it."""
+        if self.seconds is None:
             try:
-                code = proc.wait(timeout=1.0)
-                break
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                bar.set_postfix_str(f"{step} {time.monotonic() - start:.0f} s")
-    return code, time.monotonic() - start
+                return False
+            self.seconds = time.monotonic() - self._start
+            self._log.close()
+        return True
+
+    def elapsed(self):
+        return time.monotonic() - self._start
 
 
-def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, progress=True):
+def _wait(step, running, bar, background=()):
+    """Wait for ``running`` (named ``step``), noting when each ``background`` step ends."""
+    while not running.poll(timeout=1.0):
+        for other in background:
+            other.poll()
+        bar.set_postfix_str(f"{step} {running.elapsed():.0f} s")
+    for other in background:
+        other.poll()
+
+
+def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, progress=True,
+                    blocks=True):
     """Build ``design`` with ``config`` for ``board`` into ``out_dir``; return the report dict.
 
     Parameters
@@ -80,6 +208,10 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         otherwise an EHXPLLL makes the nearest frequency it can.
     seed : int
         nextpnr placement seed.
+    blocks : bool
+        Also synthesize the design with its blocks' boundaries kept, alongside the flow, for the
+        report's ``blocks`` (see :func:`block_utilization`). A failure there is reported in
+        ``blocks`` and does not fail the build.
 
     Raises
     ------
@@ -117,7 +249,8 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
                            "in registered 4-input levels to one LED"}
     # --timing-allow-fail: a design that misses its target still gets its achieved fmax reported.
     plan = platform.prepare(top, name="top", nextpnr_opts=f"--report top.nextpnr.json --seed {seed} "
-                                                          f"--timing-allow-fail")
+                                                          f"--timing-allow-fail",
+                            script_after_synth=_FLAT_STAT)
     plan.extract(str(out_dir))
     (out_dir / "config.json").write_text(json.dumps(
         {"design": design.name, **json.loads(config.to_json())}, indent=2) + "\n")
@@ -127,18 +260,33 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
 
     commands = json.loads((out_dir / "build_top.json").read_text())["commands"]
     step_times = {}
-    with tqdm(total=len(commands), desc=f"{design.name} on {board.name}", unit="step",
+    with tqdm(total=len(commands) + blocks, desc=f"{design.name} on {board.name}", unit="step",
               disable=not progress, leave=False) as bar:
         if _yowasp_cache_is_cold(tools):
             bar.write("first use of the YoWASP tools: compiling them to machine code (about 1-2 "
                       "minutes, once; cached in the YoWASP cache directory)")
-        for argv in commands:
-            step = _STEP_NAMES[argv[0]]
-            argv = [tools[argv[0]].path, *argv[1:]]
-            log_path = out_dir / f"{step}.log"
-            code, step_times[step] = _run_step(step, argv, out_dir, log_path, bar)
-            if code != 0:
-                raise BuildError(_step_failure(step, board, log_path))
+        # Concurrent with the flow, whose tools are single-threaded: it costs a core, not time.
+        background = ([_Step(_blocks_argv(tools["yosys"].path, out_dir), out_dir,
+                             out_dir / "blocks.log")] if blocks else [])
+        try:
+            for argv in commands:
+                step = _STEP_NAMES[argv[0]]
+                argv = [tools[argv[0]].path, *argv[1:]]
+                log_path = out_dir / f"{step}.log"
+                running = _Step(argv, out_dir, log_path)
+                _wait(step, running, bar, background)
+                step_times[step] = running.seconds
+                if running.proc.returncode != 0:
+                    raise BuildError(_step_failure(step, board, log_path))
+                bar.update(1)
+        except BaseException:
+            for other in background:
+                other.proc.kill()
+                other.poll(timeout=None)
+            raise
+        for other in background:
+            _wait("blocks", other, bar)
+            step_times["blocks"] = other.seconds
             bar.update(1)
 
     nextpnr = json.loads((out_dir / "top.nextpnr.json").read_text())
@@ -170,6 +318,8 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "peak_throughput": (design.peak_throughput(config, system_fmax * 1e6)
                             if design.peak_throughput else {}),
         "harness": harness,
+        **({"blocks": _blocks_report(out_dir, background[0].proc.returncode)}
+           if blocks else {}),
         "tools": {name: {"path": t.path, "origin": t.origin, "version": t.version()}
                   for name, t in tools.items()},
         "seed": seed,

@@ -15,6 +15,21 @@ def _si(value):
     return f"{value:.3g} "
 
 
+def _block_lines(blocks):
+    if "error" in blocks:
+        return [f"  blocks  not available: {blocks['error']} (log: {blocks['log']})"]
+    columns = list(blocks["total"])
+    rows = {**blocks["blocks"], "total": blocks["total"]}
+    if "flat_total" in blocks:
+        rows["flat synthesis"] = blocks["flat_total"]
+    width = max(map(len, rows))
+    lines = [f"  blocks  of {blocks['core']} (Yosys cells before packing, boundaries kept)",
+             f"          {'':<{width}}" + "".join(f"{c:>8}" for c in columns)]
+    for name, cells in rows.items():
+        lines.append(f"          {name:<{width}}" + "".join(f"{cells[c]:>8}" for c in columns))
+    return lines
+
+
 def summarize(report, report_path):
     device = report["device"]
     lines = [f"{report['design']} on {report['board']} "
@@ -34,6 +49,8 @@ def summarize(report, report_path):
             lines.append(f"  {label:<7} {used:>6} / {avail:<6} ({100 * used / avail:.1f}%)")
     for name, value in report["peak_throughput"].items():
         lines.append(f"  peak    {_si(value)}{name}")
+    if "blocks" in report:
+        lines.extend(_block_lines(report["blocks"]))
     wall = report["wall_time_s"]
     steps = ", ".join(f"{k} {v:.1f}" for k, v in wall.items() if k != "total")
     lines.append(f"  wall    {wall['total']:.1f} s ({steps})")

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (SoCClient.gemm makes a TensorEngine for its payload layouts only; it is never elaborated.)
 """Host side of the SoC (:class:`hw.soc.soc.SoC`): its streams over a :class:`~sw.device.Device`,
 and the accelerators' jobs on top (a GEMM on the tensor engine, a step of the KV cache).
 
@@ -7,6 +9,8 @@ where each stream window is and how many words an item takes; the client checks 
 can take (to the device) or holds (from the device), so the client never makes the bus wait:
 :meth:`SoCClient.exchange` moves what fits, reads what is there, and goes round until every
 stream is done.
+
+The command line front end is :mod:`sw.soc_cli` (``python -m sw.soc``).
 """
 
 import math
@@ -22,9 +26,17 @@ from sw.gemm import GemmJob, engine_streams
 from .device import DeviceError
 
 
-__all__ = ["SoCClient", "StreamStalled"]
+__all__ = ["SIM_SOC_CONFIG", "SoCClient", "StreamStalled", "simulated_client"]
 
 _WORD_BITS = 32
+
+#: A SoC that keeps ``amaranth.sim`` fast: 4 clocks per bit, blocks long enough that a KV step
+#: takes few frames, a 2x2 tensor engine and the smallest LaCache engine (17 layers: R >= 1 with
+#: the default span of 16). The bus timeout is shorter than the idle timeout, which is what
+#: the driver waits for an answer beyond the line time.
+SIM_SOC_CONFIG = SoCConfig(clock_hz=1_000_000, baud=250_000, idle_timeout_us=100,
+                           bus_timeout_cycles=64, max_words=64, window_depth=16, gemm_rows=2,
+                           gemm_cols=2, kv_layers=17)
 
 
 class StreamStalled(DeviceError):
@@ -142,9 +154,7 @@ class SoCClient:
     def gemm(self, a, w, multiplier, shift, *, relu=False):
         """``requant(a @ w)`` on the tensor engine, int8 (M, N) as ``torch.int64``; the operands
         are checked as :class:`sw.gemm.GemmJob` checks them."""
-        if self.config.gemm is None:
-            raise DeviceError("this SoC has no tensor engine (gemm_rows=0)")
-        job = GemmJob(self.config.gemm, a, w, multiplier, shift, relu=relu)
+        job = GemmJob(self.gemm_config(), a, w, multiplier, shift, relu=relu)
         engine = TensorEngine(config=self.config.gemm)
         sends = {port: [pack(getattr(engine, port).payload.shape(), p) for p in payloads]
                  for port, payloads in engine_streams(job).items()}
@@ -162,7 +172,7 @@ class SoCClient:
     def kv_step(self, rows):
         """Append one token: ``rows[layer] = (k, v)``, each ``kv_heads * head_dim`` integers of
         ``elem_bits``, written to every layer, then committed (compacting when due)."""
-        cfg = self._kv()
+        cfg = self.kv_config()
         if len(rows) != cfg.layers:
             raise ValueError(f"kv_step: expected a (k, v) row for each of the {cfg.layers} "
                              f"layers, got {len(rows)}")
@@ -176,7 +186,7 @@ class SoCClient:
     def kv_read(self, layer):
         """Every kept row of ``layer`` in logical order: ``[(pos, k, v), ...]`` (``k`` and ``v``
         as lists of integers); ``[]`` before the first step."""
-        cfg = self._kv()
+        cfg = self.kv_config()
         if not 0 <= layer < cfg.layers:
             raise ValueError(f"kv_read: layer {layer} does not exist: expected 0..{cfg.layers - 1}")
         self.exchange("kv", {"cmd": [pack(command_layout(cfg), {"op": Op.READ, "layer": layer})]},
@@ -192,10 +202,29 @@ class SoCClient:
             if rsp.last:
                 return out
 
-    def _kv(self):
+    def gemm_config(self):
+        """The tensor engine's :class:`~hw.gemm.config.GemmConfig`; a ``DeviceError`` if the SoC
+        has none."""
+        if self.config.gemm is None:
+            raise DeviceError("this SoC has no tensor engine (gemm_rows=0)")
+        return self.config.gemm
+
+    def kv_config(self):
+        """The KV-cache engine's :class:`~hw.kv.designs.KVEngineConfig`; a ``DeviceError`` if
+        the SoC has none."""
         if self.config.kv is None:
             raise DeviceError("this SoC has no KV-cache engine (kv_layers=0)")
         return self.config.kv
+
+
+def simulated_client(config=SIM_SOC_CONFIG):
+    """A :class:`SoCClient` on the SoC gateware of ``config`` in ``amaranth.sim``, reached
+    through its UART pins (:class:`sw.device.SimTransport`); a fresh SoC on every call."""
+    from hw.soc.soc import SoC
+    from .device import Device, SimTransport
+    soc = SoC(config=config)
+    device = Device(SimTransport(config.host, core=soc), max_words=config.max_words)
+    return SoCClient(device, soc.address_map())
 
 
 def _words(value, count):
@@ -214,3 +243,9 @@ def _elements(config, packed):
     mask = (1 << config.elem_bits) - 1
     return [(packed >> (n * config.elem_bits)) & mask
             for n in range(config.kv_heads * config.head_dim)]
+
+
+if __name__ == "__main__":
+    # ``python -m sw.soc``: the command line lives in sw.soc_cli, apart from the client.
+    from sw.soc_cli import main
+    raise SystemExit(main())
