@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 # (SoCClient.gemm makes a TensorEngine for its payload layouts only; it is never elaborated.)
 """Host side of the SoC (:class:`hw.soc.soc.SoC`): its streams over a :class:`~sw.device.Device`,
-and the accelerators' jobs on top (a GEMM on the tensor engine, a step of the KV cache).
+and the accelerators' jobs on top (a GEMM on the tensor engine, a step of the KV cache, a tile
+on the Gaussian Blending Unit).
 
 The address map (``address_map.json`` beside the bitstream, or :meth:`SoC.address_map`) says
 where each stream window is and how many words an item takes; the client checks it against the
@@ -17,6 +18,7 @@ import math
 
 import torch
 
+from hw.gbu.core import pixel_layout, splat_layout, tile_layout
 from hw.gemm.engine import TensorEngine
 from hw.kv.cache import Op, Status, command_layout, response_layout
 from hw.soc.config import SoCConfig
@@ -169,9 +171,11 @@ class SoCClient:
 
     # KV cache ----------------------------------------------------------------------------------
 
-    def kv_step(self, rows):
+    def kv_step(self, rows, *, append=False):
         """Append one token: ``rows[layer] = (k, v)``, each ``kv_heads * head_dim`` integers of
-        ``elem_bits``, written to every layer, then committed (compacting when due)."""
+        ``elem_bits``, written to every layer, then committed (compacting when due). With
+        ``append``, the token is appended without compaction (a prefill: every token but the
+        last with ``append``, then the last without, which compacts once)."""
         cfg = self.kv_config()
         if len(rows) != cfg.layers:
             raise ValueError(f"kv_step: expected a (k, v) row for each of the {cfg.layers} "
@@ -180,7 +184,7 @@ class SoCClient:
         commands = [pack(layout, {"op": Op.WRITE, "layer": layer,
                                   "row": {"k": _row(cfg, k, "k"), "v": _row(cfg, v, "v")}})
                     for layer, (k, v) in enumerate(rows)]
-        commands.append(pack(layout, {"op": Op.COMMIT, "layer": 0}))
+        commands.append(pack(layout, {"op": Op.APPEND if append else Op.COMMIT, "layer": 0}))
         self.exchange("kv", {"cmd": commands}, {})
 
     def kv_read(self, layer):
@@ -202,12 +206,46 @@ class SoCClient:
             if rsp.last:
                 return out
 
+    # Gaussian Blending Unit --------------------------------------------------------------------
+
+    def gbu_tile(self, splats, *, cols=16, rows=16):
+        """Shade one tile on the GBU and return its pixels, row-major.
+
+        ``splats`` are the tile's Gaussians front to back, each a dict of raw integers of the
+        GBU's formats (``mx``, ``my`` tile-relative, ``a``, ``b``, ``c``, ``o``, ``color``: as
+        :func:`sim.gbu_vectors.splat_payloads` quantizes them); the first ``cols`` columns and
+        ``rows`` rows of the tile are inside the image. Each pixel is a dict: ``color`` (3 raw
+        ``color_acc_format`` values, background included), ``t`` (final T, raw), ``n_contrib``,
+        ``n_blended``."""
+        cfg = self.gbu_config()
+        if len(splats) > cfg.max_gaussians:
+            raise ValueError(f"gbu_tile: {len(splats)} Gaussians, more than this GBU's "
+                             f"max_gaussians={cfg.max_gaussians}")
+        for name, value in (("cols", cols), ("rows", rows)):
+            if not 1 <= value <= cfg.tile:
+                raise ValueError(f"gbu_tile: {name}={value}: expected 1..{cfg.tile}")
+        sends = {"tile": [pack(tile_layout(cfg), {"count": len(splats), "cols": cols,
+                                                  "rows": rows})],
+                 "splats": [pack(splat_layout(cfg), s) for s in splats]}
+        words = self.exchange("gbu", sends, {"pixels": cfg.tile * cfg.tile})["pixels"]
+        layout = pixel_layout(cfg)
+        return [{"color": [int(c) for c in p.color], "t": int(p.t),
+                 "n_contrib": int(p.n_contrib), "n_blended": int(p.n_blended)}
+                for p in (unpack(layout, w) for w in words)]
+
     def gemm_config(self):
         """The tensor engine's :class:`~hw.gemm.config.GemmConfig`; a ``DeviceError`` if the SoC
         has none."""
         if self.config.gemm is None:
             raise DeviceError("this SoC has no tensor engine (gemm_rows=0)")
         return self.config.gemm
+
+    def gbu_config(self):
+        """The Gaussian Blending Unit's :class:`~hw.gbu.config.GBUConfig`; a ``DeviceError`` if
+        the SoC has none."""
+        if self.config.gbu is None:
+            raise DeviceError("this SoC has no Gaussian Blending Unit (gbu_lanes=0)")
+        return self.config.gbu
 
     def kv_config(self):
         """The KV-cache engine's :class:`~hw.kv.designs.KVEngineConfig`; a ``DeviceError`` if
