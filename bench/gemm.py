@@ -33,6 +33,12 @@ ARRAYS = [
     ("int8 8x8 dot-product", "dot-product", {"rows": 8, "cols": 8}, "ulx3s-45f", 200),
     ("W2A8 16x16 dot-product lut", "dot-product",
      {"rows": 16, "cols": 16, "weight_bits": 2, "multiplier": "lut"}, "ulx3s-25f", 150),
+    ("int8 4x4 tensor-engine ws", "tensor-engine", {"rows": 4, "cols": 4}, "ulx3s-45f", 200),
+    ("int8 8x8 tensor-engine ws", "tensor-engine", {"rows": 8, "cols": 8}, "ulx3s-45f", 150),
+    ("int8 8x8 tensor-engine os", "tensor-engine", {"rows": 8, "cols": 8, "dataflow": "os"},
+     "ulx3s-45f", 150),
+    ("int8 8x8 tensor-engine dot-product", "tensor-engine",
+     {"rows": 8, "cols": 8, "array": "dot-product"}, "ulx3s-45f", 150),
 ]
 QUICK_ARRAYS = ("int8 8x8 ws",)
 
@@ -120,6 +126,9 @@ def main(argv=None):
     engines = {"4x4 int8": GemmConfig(rows=4, cols=4, a_buffer_depth=4096)}
     if not args.quick:
         engines["8x8 int8"] = GemmConfig(rows=8, cols=8, a_buffer_depth=4096)
+        engines["8x8 int8 os"] = GemmConfig(rows=8, cols=8, dataflow="os", a_buffer_depth=4096)
+        engines["8x8 int8 dot-product"] = GemmConfig(rows=8, cols=8, array="dot-product",
+                                                     a_buffer_depth=4096)
     curves = {}
     for label, config in tqdm(engines.items(), desc="simulation", unit="engine"):
         shapes = sorted({s for t in tokens for s in _layer_shapes(t, d, 4 * d)},

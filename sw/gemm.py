@@ -14,7 +14,8 @@ from golden.gemm import quantize_activations, quantize_weights
 from hw.gemm.config import N_BITS, GemmConfig, weight_range
 
 
-__all__ = ["GemmJob", "engine_streams", "run_engine", "matmul", "requant_scale", "linear"]
+__all__ = ["GemmJob", "engine_streams", "output_count", "run_engine", "matmul", "requant_scale",
+           "linear"]
 
 _INT8 = weight_range(8)
 
@@ -80,10 +81,15 @@ class GemmJob:
         _check_range("multiplier", multiplier, *weight_range(config.scale_bits),
                      f"scale_bits={config.scale_bits}")
         _check_range("shift", shift, 0, 62, "shift")
-        kt = math.ceil(k / config.rows)
-        limits = [("M", m, config.acc_buffer_depth, "acc_buffer_depth"),
-                  ("K", k, config.max_k, "max_k"), ("N", n, (1 << N_BITS) - 1, "2**16-1"),
-                  ("M * ceil(K / rows)", m * kt, config.a_buffer_depth, "a_buffer_depth")]
+        limits = [("K", k, config.max_k, "max_k"), ("N", n, (1 << N_BITS) - 1, "2**16-1")]
+        if config.dataflow == "ws":
+            limits += [("M", m, config.acc_buffer_depth, "acc_buffer_depth"),
+                       ("M * ceil(K / rows)", m * math.ceil(k / config.rows),
+                        config.a_buffer_depth, "a_buffer_depth")]
+        else:
+            limits += [("ceil(M / rows) * K", math.ceil(m / config.rows) * k,
+                        config.a_buffer_depth, "a_buffer_depth"),
+                       ("K", k, config.w_buffer_depth, "w_buffer_depth")]
         for what, value, limit, name in limits:
             if value > limit:
                 raise ValueError(f"sw.gemm: {what} = {value} exceeds the engine's {name} = "
@@ -102,23 +108,42 @@ def _pad(x, rows, cols):
 
 
 def engine_streams(job):
-    """The payloads of one job on each engine stream, as plain Python values, in order."""
+    """The payloads of one job on each engine stream, as plain Python values, in order (the
+    orders of :class:`~hw.gemm.engine.TensorEngine` for the job's dataflow)."""
     cfg = job.config
     rows, cols = cfg.rows, cfg.cols
     m, k, n = job.shape
-    kt, nt = math.ceil(k / rows), math.ceil(n / cols)
-    a = _pad(job.a, m, kt * rows)
-    w = _pad(job.w, kt * rows, nt * cols)
+    nt = math.ceil(n / cols)
     mult = torch.nn.functional.pad(job.multiplier, (0, nt * cols - n))
     shift = torch.nn.functional.pad(job.shift, (0, nt * cols - n))
-    return {
+    streams = {
         "cmd": [{"m": m, "k": k, "n": n, "relu": int(job.relu)}],
         "q": [{"multiplier": mult[t * cols:(t + 1) * cols].tolist(),
                "shift": shift[t * cols:(t + 1) * cols].tolist()} for t in range(nt)],
-        "a": [a[i, t * rows:(t + 1) * rows].tolist() for t in range(kt) for i in range(m)],
-        "w": [w[r].tolist()[t * cols:(t + 1) * cols]
-              for t in range(nt) for r in range(rows * kt)],
     }
+    if cfg.dataflow == "ws":
+        kt = math.ceil(k / rows)
+        a = _pad(job.a, m, kt * rows)
+        w = _pad(job.w, kt * rows, nt * cols)
+        streams["a"] = [a[i, t * rows:(t + 1) * rows].tolist()
+                        for t in range(kt) for i in range(m)]
+        streams["w"] = [w[r, t * cols:(t + 1) * cols].tolist()
+                        for t in range(nt) for r in range(rows * kt)]
+    else:
+        mt = math.ceil(m / rows)
+        a = _pad(job.a, mt * rows, k)
+        w = _pad(job.w, k, nt * cols)
+        streams["a"] = [a[t * rows:(t + 1) * rows, i].tolist()
+                        for t in range(mt) for i in range(k)]
+        streams["w"] = [w[r, t * cols:(t + 1) * cols].tolist()
+                        for t in range(nt) for r in range(k)]
+    return streams
+
+
+def output_count(job):
+    """Vectors the engine sends on ``c`` for ``job``: M per n-tile."""
+    m, _, n = job.shape
+    return m * math.ceil(n / job.config.cols)
 
 
 def _collect(job, vectors):
@@ -155,8 +180,7 @@ def run_engine(jobs, *, seed=0, stall=0.0):
     rng = random.Random(seed)
     streams = [engine_streams(job) for job in jobs]
     outputs = [[] for _ in jobs]
-    counts = [len(s["a"]) // math.ceil(job.shape[1] / job.config.rows)
-              * math.ceil(job.shape[2] / job.config.cols) for job, s in zip(jobs, streams)]
+    counts = [output_count(job) for job in jobs]
     marks = {"cmd": [], "c": []}
 
     def feeder(port):

@@ -11,13 +11,19 @@ import typing
 from ..lib.config import Config, check_choice, check_int
 
 
-__all__ = ["GemmConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "SHIFT_BITS", "N_BITS", "MULTIPLIERS", "WEIGHT_BITS", "MULTIPLIER_LATENCY",
-           "weight_range", "required_acc_bits", "ENGINE_OVERHEAD"]
+__all__ = ["GemmConfig", "DATAFLOWS", "ARRAYS", "REQUANT_ROUNDINGS", "SHIFT_BITS", "N_BITS",
+           "MULTIPLIERS", "WEIGHT_BITS", "MULTIPLIER_LATENCY", "REQUANT_DSP_BITS",
+           "REQUANT_CHUNK_BITS", "ENGINE_FEED_STAGES", "ENGINE_ACC_STAGES",
+           "ENGINE_QUEUE_LATENCY", "weight_range", "required_acc_bits", "tree_levels"]
 
 
 #: ``ws``: weight-stationary (weights held in the PEs, partial sums flow down the columns);
 #: ``os``: output-stationary (accumulators held in the PEs, operands flow through).
 DATAFLOWS = ("ws", "os")
+
+#: ``systolic``: the systolic array of ``dataflow``; ``dot-product``: the multiplier-adder-tree
+#: engine (:class:`hw.gemm.dot_product.DotProductEngine`), weight-stationary only.
+ARRAYS = ("systolic", "dot-product")
 
 #: ``dsp``: one registered MULT18X18D per PE on ECP5; ``lut``: shift/add/mux logic (2- and 4-bit
 #: weights only); ``auto``: ``dsp`` for 8-bit weights, ``lut`` for narrower ones.
@@ -36,19 +42,37 @@ N_BITS = 16
 #: Supported weight widths: int8, and int4/int2 (W4A8, W2A8).
 WEIGHT_BITS = (8, 4, 2)
 
-#: Clock cycles through every PE multiplier: operands registered, product registered, and
-#: registered once more in the fabric (nextpnr places the DSP rows far from the adders they feed,
-#: and a DSP output routed straight into an adder limited an 8x8 array to 137 MHz). The same for
-#: both multiplier kinds, so that the array's timing does not depend on the kind.
-MULTIPLIER_LATENCY = 3
+#: Clock cycles through every PE multiplier: operands registered in the fabric and again in the
+#: DSP, product registered in the DSP and again in the fabric (nextpnr places the DSP rows far
+#: from the PEs that feed them and the adders they feed: a DSP output routed straight into an
+#: adder limited an 8x8 array to 137 MHz, a PE register routed straight into the next PE's DSP
+#: to 165-178 MHz). The same for both multiplier kinds, so that the array's timing does not
+#: depend on the kind.
+MULTIPLIER_LATENCY = 4
 
-#: Engine cycles beyond the array's: the command register, the feeder's output register, the
-#: accumulator stage and the requantizer's three stages.
-ENGINE_OVERHEAD = 6
+#: Widest signed operand of one DSP multiplier: the requantizer multiplies the top
+#: ``REQUANT_DSP_BITS`` bits of an accumulator on a DSP, the bits below on LUT multipliers,
+#: ``REQUANT_CHUNK_BITS`` (unsigned) each.
+REQUANT_DSP_BITS = 18
+REQUANT_CHUNK_BITS = 3
+
+#: Tensor engine pipeline (:class:`hw.gemm.engine.TensorEngine`), in cycles: from an operand
+#: vector's start in the feeder to its write into the feeder's queue (the operand buffer's read
+#: and its output register); from an array output's transfer to the requantizer (``ws``: the
+#: accumulator buffer's read and output register, the forwarding of recent sums, the sum;
+#: ``os``: one register); and through each queue (feeder's, weights', output's).
+ENGINE_FEED_STAGES = 2
+ENGINE_ACC_STAGES = {"ws": 4, "os": 1}
+ENGINE_QUEUE_LATENCY = 2
 
 _OWNER = "GemmConfig"
 _MAX_DIM = 64
 _MAX_ACC_BITS = 64
+
+
+def tree_levels(terms):
+    """Levels of a binary adder tree summing ``terms`` values: ``ceil(log2(terms))``."""
+    return (terms - 1).bit_length()
 
 
 def weight_range(bits):
@@ -86,6 +110,10 @@ class GemmConfig(Config):
         output rows (M) times ``cols`` output columns (N) per tile.
     dataflow : {"ws", "os"}
         See :data:`DATAFLOWS`.
+    array : {"systolic", "dot-product"}
+        See :data:`ARRAYS`: the array of the tiled engine, and the one the cycle model
+        (:attr:`latency`, :meth:`tile_interval`, :meth:`array_cycles`) describes.
+        ``dot-product`` needs ``dataflow="ws"``.
     act_bits : int
         Activation width; 8 (int8) is the only one supported for now.
     weight_bits : int
@@ -106,7 +134,8 @@ class GemmConfig(Config):
     rounding : {"half_away", "half_even"}
         Tie rounding of the engine's int32 -> int8 requantization.
     scale_bits : int
-        Width of the engine's signed per-channel requantization multiplier, 2..32.
+        Width of the engine's signed per-channel requantization multiplier, 2..18 (one DSP
+        operand).
 
     Raises
     ------
@@ -116,6 +145,7 @@ class GemmConfig(Config):
     rows: int = 8
     cols: int = 8
     dataflow: typing.Literal[DATAFLOWS] = "ws"
+    array: typing.Literal[ARRAYS] = "systolic"
     act_bits: int = 8
     weight_bits: int = 8
     max_k: int = 4096
@@ -131,6 +161,11 @@ class GemmConfig(Config):
         check_int("rows", self.rows, min=1, max=_MAX_DIM, owner=_OWNER)
         check_int("cols", self.cols, min=1, max=_MAX_DIM, owner=_OWNER)
         check_choice("dataflow", self.dataflow, DATAFLOWS, owner=_OWNER)
+        check_choice("array", self.array, ARRAYS, owner=_OWNER)
+        if self.array == "dot-product" and self.dataflow != "ws":
+            raise ValueError(f"{_OWNER}.dataflow={self.dataflow!r} is not valid with "
+                             f"array='dot-product': the dot-product engine is weight-stationary, "
+                             f"expected 'ws'")
         check_int("act_bits", self.act_bits, owner=_OWNER)
         check_choice("act_bits", self.act_bits, (8,), owner=_OWNER)
         check_int("weight_bits", self.weight_bits, owner=_OWNER)
@@ -150,7 +185,7 @@ class GemmConfig(Config):
         for name in ("a_buffer_depth", "w_buffer_depth", "acc_buffer_depth"):
             check_int(name, getattr(self, name), min=1, max=1 << 20, owner=_OWNER)
         check_choice("rounding", self.rounding, REQUANT_ROUNDINGS, owner=_OWNER)
-        check_int("scale_bits", self.scale_bits, min=2, max=32, owner=_OWNER)
+        check_int("scale_bits", self.scale_bits, min=2, max=REQUANT_DSP_BITS, owner=_OWNER)
 
     @property
     def multiplier_kind(self):
@@ -179,27 +214,34 @@ class GemmConfig(Config):
 
     @property
     def latency(self):
-        """Cycles from an input transfer to the first cycle its result is offered,
-        ``rows + cols + MULTIPLIER_LATENCY + 2``: from an activation vector to its output vector
-        (``ws``), from the last k-slice of a tile to the tile's first output row (``os``). The
-        2 are the input register and the output queue's second cycle (the queue absorbs
-        backpressure so that the array itself never stalls)."""
+        """Cycles from an input transfer to the first cycle its result is offered by the
+        :attr:`array`. Systolic: ``rows + cols + MULTIPLIER_LATENCY + 2``, from an activation
+        vector to its output vector (``ws``), from the last k-slice of a tile to the tile's first
+        output row (``os``); the 2 are the input register and the output queue's second cycle
+        (the queue absorbs backpressure so that the array itself never stalls). Dot-product:
+        ``MULTIPLIER_LATENCY + ceil(log2(rows)) + 3``, the same registers around the
+        multipliers and one per adder-tree level."""
+        if self.array == "dot-product":
+            return MULTIPLIER_LATENCY + tree_levels(self.rows) + 3
         return self.rows + self.cols + MULTIPLIER_LATENCY + 2
 
     def tile_interval(self, depth):
-        """Cycles between the starts of consecutive tiles with no stalls.
+        """Cycles between the starts of consecutive tiles of the :attr:`array` with no stalls.
 
-        Weight-stationary, ``depth`` = M activation vectors per weight tile: a new tile of
-        weights can enter the PEs' shadow registers only after the previous swap has swept the
-        array (``rows + cols - 1`` cycles) and takes ``rows`` cycles to shift in, so
-        ``max(M, 2 * rows + cols - 1)``. Output-stationary, ``depth`` = K slices per tile: the
+        Systolic weight-stationary, ``depth`` = M activation vectors per weight tile: a new
+        tile of weights can enter the PEs' shadow registers only after the previous swap has
+        swept the array (``rows + cols - 1`` cycles) and takes ``rows`` cycles to shift in, so
+        ``max(M, 2 * rows + cols - 1)``. Dot-product: the shadows are free again the cycle after
+        a swap, so ``max(M, rows + 1)``. Output-stationary, ``depth`` = K slices per tile: the
         drain of ``rows`` results per column overlaps the next tile when ``K >= rows``, so
         ``max(K, rows)``.
         """
         check_int("depth", depth, min=1, owner=f"{_OWNER}.tile_interval")
-        if self.dataflow == "ws":
-            return max(depth, 2 * self.rows + self.cols - 1)
-        return max(depth, self.rows)
+        if self.dataflow == "os":
+            return max(depth, self.rows)
+        if self.array == "dot-product":
+            return max(depth, self.rows + 1)
+        return max(depth, 2 * self.rows + self.cols - 1)
 
     def tiles(self, m, k, n):
         """Number of array tiles of an (M, K, N) GEMM: weight tiles ``ceil(K/rows) *
@@ -210,7 +252,7 @@ class GemmConfig(Config):
         return math.ceil(outer / self.rows) * math.ceil(n / self.cols)
 
     def array_cycles(self, m, k, n):
-        """Clock cycles of ``C = A @ W`` (A: M x K, W: K x N) on the bare array.
+        """Clock cycles of ``C = A @ W`` (A: M x K, W: K x N) on the bare :attr:`array`.
 
         Counted from the first input transfer to the last output transfer, inclusive, with inputs
         always valid and outputs always ready; partial results across K tiles (``ws``) are summed
@@ -230,21 +272,43 @@ class GemmConfig(Config):
         """Useful MACs over ``peak_macs_per_cycle * array_cycles`` for an (M, K, N) GEMM."""
         return m * k * n / (self.peak_macs_per_cycle * self.array_cycles(m, k, n))
 
+    @property
+    def requant_chunks(self):
+        """LUT multipliers per requantizer lane: the accumulator bits below its DSP part,
+        :data:`REQUANT_CHUNK_BITS` each."""
+        return math.ceil(max(0, self.acc_bits - REQUANT_DSP_BITS) / REQUANT_CHUNK_BITS)
+
+    @property
+    def requant_latency(self):
+        """Cycles through the engine's requantizer (:class:`hw.gemm.requant.ChannelRequantizer`):
+        the multipliers, one per level of the tree summing the DSP's and the
+        :attr:`requant_chunks` LUT multipliers' products, then quotient, rounding and
+        saturation."""
+        return MULTIPLIER_LATENCY + tree_levels(1 + self.requant_chunks) + 3
+
     def engine_cycles(self, m, k, n):
         """Clock cycles of one GEMM on the tiled engine (:class:`hw.gemm.engine.TensorEngine`),
         from its command transfer to its last output transfer, inclusive, with every stream
         always valid/ready and the weight stream starting no later than the command.
 
-        ``rows`` (the first weight tile shifts in) + :data:`ENGINE_OVERHEAD` + ``(T - 1) *
-        I(M)`` + ``M`` + ``latency``, with ``T = ceil(K/rows) * ceil(N/cols)`` passes of M
-        vectors, one per weight tile, and ``I`` = :meth:`tile_interval`.
+        With the command transferred in cycle 0, the array takes its first operand in cycle
+        ``F``: after the command register, :data:`ENGINE_FEED_STAGES` and the feeder's queue
+        (``F = 5``), and weight-stationary, once the first weight tile has passed the weight
+        queue into the shadow registers (``F = max(5, rows + 2)``). Its last operand follows
+        ``(T - 1) * I + D - 1`` cycles later (``T`` = :meth:`tiles`, ``I`` =
+        :meth:`tile_interval` of ``D``, ``D`` = M for ``ws``, K for ``os``); the last output
+        leaves the array :attr:`latency` cycles after that (``os``: plus ``(M - 1) % rows``, the
+        last real row of the last tile), then :data:`ENGINE_ACC_STAGES`,
+        :attr:`requant_latency` and the output queue's :data:`ENGINE_QUEUE_LATENCY`.
         """
-        if self.dataflow != "ws":
-            raise ValueError(f"{_OWNER}.engine_cycles: the engine is weight-stationary, "
-                             f"dataflow={self.dataflow!r} is not supported")
-        passes = self.tiles(m, k, n)
-        return (self.rows + ENGINE_OVERHEAD + (passes - 1) * self.tile_interval(m) + m
-                + self.latency)
+        ws = self.dataflow == "ws"
+        feed = 1 + ENGINE_FEED_STAGES + ENGINE_QUEUE_LATENCY
+        first = max(feed, self.rows + ENGINE_QUEUE_LATENCY) if ws else feed
+        depth = m if ws else k
+        last_in = first + (self.tiles(m, k, n) - 1) * self.tile_interval(depth) + depth - 1
+        last_out = last_in + self.latency + (0 if ws else (m - 1) % self.rows)
+        return (last_out + ENGINE_ACC_STAGES[self.dataflow] + self.requant_latency
+                + ENGINE_QUEUE_LATENCY + 1)
 
     def engine_utilization(self, m, k, n):
         """Useful MACs over ``peak_macs_per_cycle * engine_cycles`` for an (M, K, N) GEMM."""

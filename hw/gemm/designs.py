@@ -1,8 +1,11 @@
-"""Registers the tensor engines as buildable designs."""
+"""Registers the tensor engines as buildable designs: the bare arrays (``systolic-array``,
+``dot-product``: ``GemmConfig.array`` does not apply to them) and the tiled ``tensor-engine``
+(on the array ``GemmConfig.array`` and ``dataflow`` select)."""
 
 from ..registry import Design, register
 from .config import GemmConfig
 from .dot_product import DotProductEngine
+from .engine import TensorEngine
 from .systolic import SystolicArray
 
 
@@ -27,5 +30,15 @@ register(Design(
             "int8/int4/int2 weights",
     config_cls=GemmConfig,
     make_core=lambda config: DotProductEngine(config=config),
+    peak_throughput=_peak_throughput,
+))
+
+
+register(Design(
+    name="tensor-engine",
+    summary="tiled GEMM engine: any M, K, N on a ws/os systolic array or the dot-product "
+            "engine, operand and accumulator buffers, per-channel requantization to int8",
+    config_cls=GemmConfig,
+    make_core=lambda config: TensorEngine(config=config),
     peak_throughput=_peak_throughput,
 ))

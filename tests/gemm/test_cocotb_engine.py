@@ -1,21 +1,20 @@
-"""TensorEngine on its emitted Verilog, in cocotb, against golden.gemm: several GEMMs back to
-back per config (M/K/N not multiples of the array, extremes first, ReLU on every other one),
-every int8 output word exact with and without random stalls on every stream, and the stall-free
-cycles of the first GEMM (started on an idle engine; later ones find operands already queued)
-equal to GemmConfig.engine_cycles."""
+"""TensorEngine on its emitted Verilog, in cocotb, against golden.gemm, on each array kind
+(ws and os systolic, dot-product): several GEMMs back to back per config (M/K/N not multiples
+of the array, extremes first, ReLU on every other one), every int8 output word exact with and
+without random stalls on every stream, and the stall-free cycles of the first GEMM (started on
+an idle engine; later ones find operands already queued) equal to GemmConfig.engine_cycles."""
 
 import math
 
 import pytest
 import torch
 
-from hw.gemm.config import GemmConfig
 from hw.gemm.engine import TensorEngine
 from sim.packing import pack_all
 from sim.runner import run
 from sw.gemm import engine_streams
 
-from .test_engine import expected, make_jobs
+from .test_engine import _small, expected, make_jobs, name
 
 
 def _output_vectors(job):
@@ -42,17 +41,16 @@ def engine_vectors(engine, jobs):
             "spans": [span]}
 
 
+# One config per array kind: the formats, multiplier kinds and roundings spread over them.
 CASES = [
-    GemmConfig(rows=4, cols=4, multiplier="dsp", max_k=64, acc_bits=24, a_buffer_depth=128,
-               w_buffer_depth=8, acc_buffer_depth=32),
-    GemmConfig(rows=3, cols=5, weight_bits=2, multiplier="lut", rounding="half_even",
-               max_k=64, acc_bits=24, a_buffer_depth=128, w_buffer_depth=8, acc_buffer_depth=32),
+    _small(rows=3, cols=5, weight_bits=2, multiplier="lut", rounding="half_even"),
+    _small(rows=4, cols=3, array="dot-product", acc_bits=32, weight_bits=4),
+    _small(rows=4, cols=3, dataflow="os", acc_bits=32, multiplier="dsp"),
 ]
-SHAPES = [(18, 13, 11), (1, 1, 1), (5, 7, 5), (16, 16, 16)]
+SHAPES = [(10, 13, 11), (1, 1, 1), (5, 7, 5), (2, 9, 3)]
 
 
-@pytest.mark.parametrize("config", CASES, ids=lambda c: (
-    f"{c.rows}x{c.cols}-w{c.weight_bits}-{c.multiplier}"))
+@pytest.mark.parametrize("config", CASES, ids=name)
 def test_tensor_engine_verilog(config):
     jobs = make_jobs(config, SHAPES, seed=config.rows * 11 + config.cols)
     engine = TensorEngine(config=config)

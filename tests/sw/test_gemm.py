@@ -52,10 +52,17 @@ def test_transformer_block_linears():
     _check_layer(torch.randn(tokens, ff), torch.nn.Linear(ff, d))
 
 
-def test_matmul_matches_golden():
+@pytest.mark.parametrize("config", [
+    CONFIG,
+    GemmConfig(rows=4, cols=4, dataflow="os", max_k=64, acc_bits=24, a_buffer_depth=256,
+               w_buffer_depth=64),
+    GemmConfig(rows=4, cols=4, array="dot-product", max_k=64, acc_bits=24, a_buffer_depth=256,
+               w_buffer_depth=16, acc_buffer_depth=64),
+], ids=["ws", "os", "dot-product"])
+def test_matmul_matches_golden(config):
     a = torch.tensor([[127, -128, 5], [0, 1, -1]])
     w = torch.tensor([[1, 2], [3, -4], [-128, 127]])
-    got = matmul(a, w, [3, 5], [2, 3], config=CONFIG)
+    got = matmul(a, w, [3, 5], [2, 3], config=config)
     assert torch.equal(got, requantize(matmul_int(a, w), torch.tensor([3, 5]),
                                        torch.tensor([2, 3])))
 
@@ -84,3 +91,17 @@ def test_w2_range_and_linear_shape_errors():
         GemmJob(w2, torch.zeros(1, 2, dtype=torch.int64), torch.tensor([[2], [-2]]), 1, 0)
     with pytest.raises(ValueError, match="x has 3 features, the layer takes 4"):
         linear(torch.zeros(2, 3), torch.nn.Linear(4, 2), config=CONFIG, out_scale=1.0)
+
+
+def test_output_stationary_limits():
+    os = GemmConfig(rows=4, cols=4, dataflow="os", max_k=64, acc_bits=24, a_buffer_depth=8,
+                    w_buffer_depth=6, acc_buffer_depth=16)
+    zeros = torch.zeros
+    with pytest.raises(ValueError, match=r"K = 7 exceeds the engine's w_buffer_depth = 6"):
+        GemmJob(os, zeros(1, 7, dtype=torch.int64), zeros(7, 1, dtype=torch.int64), 1, 0)
+    with pytest.raises(ValueError, match=r"ceil\(M / rows\) \* K = 15 exceeds the engine's "
+                                         r"a_buffer_depth = 8"):
+        GemmJob(os, zeros(9, 5, dtype=torch.int64), zeros(5, 1, dtype=torch.int64), 1, 0)
+    # M beyond acc_buffer_depth is fine: the array holds the sums.
+    assert GemmJob(os, zeros(30, 1, dtype=torch.int64), zeros(1, 1, dtype=torch.int64), 1,
+                   0).shape == (30, 1, 1)
