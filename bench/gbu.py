@@ -7,9 +7,11 @@ interval skip rate, and frames per second at the routed fmax and at 1 GHz.
     python -m bench.gbu --no-build --tiles 64   # the same from a seeded sample of 64 tiles
     python -m bench.gbu --lanes 1,2             # builds too (large builds take an hour)
 
-The model's shading work of a tile does not depend on the lane count (rows go to lanes round
-robin; each lane evaluates one pair per cycle), so one model run per dataflow gives every lane
-count. The frame is the sum of its tiles, each costing its busiest lane's shading
+The model's work on a tile does not depend on the lane count (rows go to lanes round robin;
+each lane evaluates one pair per cycle, each row setup makes one (Gaussian, row) record per
+cycle), so one model run per dataflow gives every lane count and every number of row setups
+(IRSS is shown with one row setup, the default, and with one per lane). The frame is the sum of
+its tiles, each costing its busiest lane's or row setup's work
 (:meth:`~hw.gbu.config.GBUConfig.tile_cycles`) or the 256-cycle read-out of its pixels,
 whichever is longer (the core shades one tile while it reads the previous one out). With
 ``--tiles N`` the non-empty tiles are a seeded sample whose mean stands for all of them (the
@@ -75,28 +77,29 @@ def _sample(tiles, count, seed):
 
 
 def _shade(dataflow, splats, tiles, picks):
-    """Per sampled tile: the model's per-row evaluations, row setups and skipped pairs."""
+    """Per sampled tile: the model's per-row evaluations and row setups, and skipped pairs."""
     config = GBUConfig(dataflow=dataflow)
     rows = []
     for t in tqdm(picks, desc=f"model {dataflow}", unit="tile"):
         r = shade_tile(config, splats, tiles, t)
-        rows.append({"row_evals": r.row_evals.tolist(), "setups": int(r.row_setups.sum()),
+        rows.append({"row_evals": r.row_evals.tolist(), "row_setups": r.row_setups.tolist(),
                      "skipped": int(r.row_skipped.sum())})
     return rows
 
 
-def _lane_figures(dataflow, lanes, shaded, busy, total, fmax_mhz):
-    config = GBUConfig(dataflow=dataflow, lanes=lanes)
+def _lane_figures(config, shaded, busy, total, fmax_mhz):
+    lanes = config.lanes
     readout = config.tile * config.tile
-    shading = [config.tile_cycles(r["row_evals"]) for r in shaded]
+    shading = [config.tile_cycles(r["row_evals"], r["row_setups"]) for r in shaded]
     evals = sum(sum(r["row_evals"]) for r in shaded)
-    setups = sum(r["setups"] for r in shaded)
+    setups = sum(sum(r["row_setups"]) for r in shaded)
     per_tile = [max(c, readout) for c in shading]
     frame = statistics.fmean(per_tile) * busy + readout * (total - busy)
     error = statistics.stdev(per_tile) / math.sqrt(len(per_tile)) * busy \
         if len(per_tile) < busy else 0.0
     figures = {
         "lanes": lanes,
+        "row_setups": config.row_setups if config.dataflow == "irss" else 0,
         "cycles_per_tile_mean": round(statistics.fmean(shading), 1),
         "cycles_per_tile_max": max(shading),
         "evaluations_per_cycle": round(evals / sum(shading), 3),
@@ -161,10 +164,17 @@ def main(argv=None):
     table = {}
     for dataflow in DATAFLOWS:
         shaded = _shade(dataflow, splats, tiles, picks)
-        table[dataflow] = [
-            _lane_figures(dataflow, lanes, shaded, busy, total,
-                          builds.get((dataflow, lanes), {}).get("fmax_mhz"))
-            for lanes in args.lanes]
+        configs = {"irss": [GBUConfig(lanes=n, row_setups=1) for n in args.lanes],
+                   "irss, a row setup per lane": [GBUConfig(lanes=n, row_setups=n)
+                                                  for n in args.lanes],
+                   "naive": [GBUConfig(lanes=n, dataflow="naive") for n in args.lanes]}
+        for label, sweep in configs.items():
+            if label.startswith(dataflow):
+                table[label] = [
+                    _lane_figures(config, shaded, busy, total,
+                                  builds.get((dataflow, config.lanes), {}).get("fmax_mhz")
+                                  if config.row_setups == 1 else None)
+                    for config in sweep]
 
     report = {"scene": name, "width": camera.width, "height": camera.height,
               "tiles": total, "non_empty_tiles": busy, "sampled_tiles": len(picks),
@@ -180,17 +190,21 @@ def main(argv=None):
         else:
             print(f"{what}: {b['fmax_mhz']:6.1f} MHz (target {b['target_mhz']}), LUT {b['LUT']}, "
                   f"FF {b['FF']}, DSP {b['DSP']}, EBR {b['EBR']}")
-    print(f"{'dataflow':>8} {'lanes':>5} {'cycles/tile':>11} {'evals/cycle':>11} "
+    print(f"{'dataflow':>8} {'lanes':>5} {'setups':>6} {'cycles/tile':>11} {'evals/cycle':>11} "
           f"{'lane util':>9} {'skip':>6} {'FPS@1GHz':>9} {'FPS@fmax':>9}")
-    for dataflow, rows in table.items():
+    for label, rows in table.items():
         for r in rows:
             at_fmax = f"{r['fps_at_fmax']:9.1f}" if "fps_at_fmax" in r else f"{'-':>9}"
-            print(f"{dataflow:>8} {r['lanes']:>5} {r['cycles_per_tile_mean']:>11.1f} "
+            print(f"{label.split(',')[0]:>8} {r['lanes']:>5} {r['row_setups']:>6} "
+                  f"{r['cycles_per_tile_mean']:>11.1f} "
                   f"{r['evaluations_per_cycle']:>11.3f} {r['lane_utilization']:>9.1%} "
                   f"{r['interval_skip_rate']:>6.1%} {r['fps_at_1ghz']:>9.1f} {at_fmax}")
-    for irss, naive in zip(table["irss"], table["naive"]):
-        ratio = naive["cycles_per_tile_mean"] / irss["cycles_per_tile_mean"]
-        print(f"{irss['lanes']:>2} lanes: naive / irss shading cycles = {ratio:.2f}x")
+    for irss, per_lane, naive in zip(table["irss"], table["irss, a row setup per lane"],
+                                     table["naive"]):
+        print(f"{irss['lanes']:>2} lanes: naive / irss cycles per tile = "
+              f"{naive['cycles_per_tile_mean'] / irss['cycles_per_tile_mean']:.2f}x with one "
+              f"row setup, {naive['cycles_per_tile_mean'] / per_lane['cycles_per_tile_mean']:.2f}x "
+              f"with one per lane")
     print(f"wrote {args.out / 'gbu.json'} and {args.out / 'gbu.png'}")
 
 

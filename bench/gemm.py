@@ -5,8 +5,9 @@ compared with the analytic model), and simulation speed.
     python -m bench.gemm --quick          # one build, small simulated shapes
     python -m bench.gemm                  # every array of the table (builds take minutes each)
 
-Build results are cached in build/bench/gemm-builds.json (keyed by config, board and target);
-the figures go to build/bench/gemm.json with a plot of utilization vs shape beside it.
+Build results are cached in build/bench/gemm-builds.json (bench/builds.py: keyed by design,
+parameters, board, target and seed); the figures go to build/bench/gemm.json with a plot of
+utilization vs shape beside it.
 """
 
 import argparse
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.builds import BuildCache
 from hw.gemm.config import GemmConfig
 
 
@@ -48,24 +50,12 @@ def _layer_shapes(tokens, d=64, ff=256):
     return [(tokens, d, 3 * d), (tokens, d, d), (tokens, d, ff), (tokens, ff, d)]
 
 
-def _build(name, design, params, board_name, freq, cache, out_root):
-    from boards import get_board
-    from hw.flow import build_bitstream
-    from hw.registry import get_design
-    key = json.dumps([design, params, board_name, freq], sort_keys=True)
-    if key not in cache:
-        config = GemmConfig(**params)
-        report = build_bitstream(get_design(design), config, get_board(board_name),
-                                 out_dir=out_root / name.replace(" ", "-"), freq_mhz=freq)
-        used = {cell: v["used"] for cell, v in report["utilization"].items()}
-        fmax = min(v["achieved_mhz"] for v in report["fmax"].values())
-        cache[key] = {
-            "array": name, "board": board_name, "target_mhz": freq, "fmax_mhz": round(fmax, 1),
-            "LUT": used.get("TRELLIS_COMB", 0), "FF": used.get("TRELLIS_FF", 0),
-            "DSP": used.get("MULT18X18D", 0), "EBR": used.get("DP16KD", 0),
-            "peak_GOPS": round(2 * config.peak_macs_per_cycle * fmax / 1e3, 2),
-        }
-    return cache[key]
+def _build(builds, name, design, params, board, freq):
+    entry = {"array": name, **builds.build(name, design, params, board, freq)}
+    if "fmax_mhz" in entry:
+        macs = GemmConfig(**params).peak_macs_per_cycle
+        entry["peak_GOPS"] = round(2 * macs * entry["fmax_mhz"] / 1e3, 2)
+    return entry
 
 
 def _utilization(config, shapes, seed):
@@ -111,15 +101,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache_path = out / "gemm-builds.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    cache = BuildCache(out / "gemm-builds.json", out / "gemm")
 
     builds = []
     if not args.no_build:
         arrays = [a for a in ARRAYS if not args.quick or a[0] in QUICK_ARRAYS]
         for name, design, params, board, freq in tqdm(arrays, desc="builds", unit="build"):
-            builds.append(_build(name, design, params, board, freq, cache, out / "gemm"))
-            cache_path.write_text(json.dumps(cache, indent=2) + "\n")
+            builds.append(_build(cache, name, design, params, board, freq))
 
     # Quick: a d=32 block; full: d=64. amaranth.sim runs ~400 engine cycles/s.
     tokens, d = ((4, 16), 32) if args.quick else ((4, 16, 64), 64)
@@ -140,9 +128,12 @@ def main(argv=None):
     (out / "gemm.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot(curves, out / "gemm-utilization.png")
     for b in builds:
-        print(f"{b['array']:>26} on {b['board']}: {b['fmax_mhz']:6.1f} MHz (target "
-              f"{b['target_mhz']}), LUT {b['LUT']}, FF {b['FF']}, DSP {b['DSP']}, "
-              f"EBR {b['EBR']}, peak {b['peak_GOPS']} GOPS")
+        what = f"{b['array']:>34} on {b['board']}"
+        if "error" in b:
+            print(f"{what}: {b['error']}")
+            continue
+        print(f"{what}: {b['fmax_mhz']:6.1f} MHz (target {b['target_mhz']}), LUT {b['LUT']}, "
+              f"FF {b['FF']}, DSP {b['DSP']}, EBR {b['EBR']}, peak {b['peak_GOPS']} GOPS")
     for label, rows in curves.items():
         for r in rows:
             print(f"{label} {tuple(r['shape'])}: {r['cycles']} cycles (model "

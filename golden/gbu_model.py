@@ -118,7 +118,8 @@ class TileResult:
     row_skipped : (16,) int64
         ``16 * row_setups - row_evals``: pixels the interval spared.
     cycles : int
-        :meth:`GBUConfig.tile_cycles`.
+        :meth:`GBUConfig.tile_cycles` of ``row_evals`` and ``row_setups`` (lanes or row setups,
+        whichever is busier).
     decisions : (n, 256) int8 or None
         :data:`SKIPPED` / :data:`BLENDED` / :data:`TERMINATED` per (list position, pixel).
     """
@@ -329,7 +330,8 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
     return TileResult(image_raw=image, T_raw=T, n_blended=n_blended, n_contrib=n_contrib,
                       row_setups=row_setups, row_empty=row_empty, row_evals=row_evals,
                       row_skipped=tile * row_setups - row_evals,
-                      cycles=cfg.tile_cycles(row_evals_l), decisions=decisions)
+                      cycles=cfg.tile_cycles(row_evals_l, row_setups.tolist()),
+                      decisions=decisions)
 
 
 def shade_tile(cfg, splats, tiles, t, *, record_decisions=False):

@@ -103,8 +103,16 @@ class GBUConfig(Config):
     max_gaussians : int
         Longest tile list the hardware takes (sets the width of list positions and counts).
     gaussian_fifo_depth : int
-        Gaussians each lane's queue holds, so that a lane with light rows runs ahead of one with
-        heavy rows (at least 3, the depth at which the queue sustains one transfer per cycle).
+        Gaussians the queue of each row setup (IRSS) or lane (naive) holds, so that one with
+        light rows runs ahead of one with heavy rows (at least 3, the depth at which the queue
+        sustains one transfer per cycle).
+    row_setups : int
+        Row setups (IRSS), 1..lanes; setup ``g`` serves the lanes ``l`` with
+        ``l % row_setups == g``. A setup makes one (Gaussian, row) record per cycle while a lane
+        spends an interval's length on one, so one setup can feed several lanes.
+    record_fifo_depth : int
+        Set-up row records each lane's queue holds (IRSS, at least 3): how far a setup may run
+        ahead of the lanes it serves.
     """
     tile: int = 16
     lanes: int = 4
@@ -126,6 +134,8 @@ class GBUConfig(Config):
     rounding: str = "half_up"
     max_gaussians: int = 4095
     gaussian_fifo_depth: int = 16
+    row_setups: int = 1
+    record_fifo_depth: int = 16
 
     def __post_init__(self):
         check_int("tile", self.tile, min=16, max=16, owner=_OWNER)
@@ -189,6 +199,8 @@ class GBUConfig(Config):
                              f"early-stop threshold")
         check_int("max_gaussians", self.max_gaussians, min=1, max=(1 << 20) - 1, owner=_OWNER)
         check_int("gaussian_fifo_depth", self.gaussian_fifo_depth, min=3, max=4096, owner=_OWNER)
+        check_int("row_setups", self.row_setups, min=1, max=self.lanes, owner=_OWNER)
+        check_int("record_fifo_depth", self.record_fifo_depth, min=3, max=4096, owner=_OWNER)
 
     # Thresholds as implemented ------------------------------------------------------------
     @property
@@ -216,6 +228,11 @@ class GBUConfig(Config):
         """Rows each lane holds: ``ceil(tile / lanes)`` (lane ``l`` holds rows ``l``,
         ``l + lanes``, ...; slot ``s`` is row ``l + s * lanes``)."""
         return -(-self.tile // self.lanes)
+
+    def setup_lanes(self, setup):
+        """Lanes fed by row setup ``setup`` (IRSS), in increasing order."""
+        check_int("setup", setup, min=0, max=self.row_setups - 1, owner="setup_lanes")
+        return list(range(setup, self.lanes, self.row_setups))
 
     @property
     def background_raw(self):
@@ -255,7 +272,24 @@ class GBUConfig(Config):
         check_int("n_gaussians", n_gaussians, min=0, owner="naive_tile_cycles")
         return math.ceil(self.tile / self.lanes) * self.tile * n_gaussians
 
-    def tile_cycles(self, row_work):
+    def setup_tile_cycles(self, row_setups):
+        """Row setup cycles of one tile with IRSS: ``row_setups[r]`` (Gaussian, row) pairs of
+        row ``r`` are set up (one per Gaussian while the row is alive), and a row setup takes
+        one per cycle of the rows of the lanes it serves, so the tile takes the busiest
+        setup's total."""
+        if len(row_setups) != self.tile:
+            raise ValueError(f"setup_tile_cycles: expected {self.tile} rows, got "
+                             f"{len(row_setups)}")
+        return max(sum(row_setups[r] for r in range(self.tile)
+                       if r % self.lanes in self.setup_lanes(g))
+                   for g in range(self.row_setups))
+
+    def tile_cycles(self, row_work, row_setups=None):
         """Cycles of one tile given the per-row lane work, for either dataflow (naive's row work
-        is ``tile`` per Gaussian while the row is alive): :meth:`irss_tile_cycles`."""
-        return self.irss_tile_cycles(row_work)
+        is ``tile`` per Gaussian while the row is alive): :meth:`irss_tile_cycles`, or, for
+        IRSS with ``row_setups`` given, the larger of it and :meth:`setup_tile_cycles` (lanes
+        and row setups work concurrently; whichever is busier sets the pace)."""
+        lanes = self.irss_tile_cycles(row_work)
+        if row_setups is None or self.dataflow == "naive":
+            return lanes
+        return max(lanes, self.setup_tile_cycles(row_setups))

@@ -1,14 +1,17 @@
 """The Gaussian Blending Unit: tiles of Gaussians in list order in, 256 pixels per tile out
 (DESIGN.md 7.2; bit-exact with :func:`golden.gbu_model.render_gbu` per tile).
 
-Data path per lane: each Gaussian of the tile is broadcast into every lane's queue (a
-:class:`~hw.lib.stream.StreamFIFO` of ``gaussian_fifo_depth``), so a lane whose rows are light
-runs ahead of one whose rows are heavy; a row generator walks the lane's rows for the Gaussian
-at the head of its queue, skipping rows that have stopped, into the row setup
-(:class:`~hw.gbu.row_setup.RowSetup`, IRSS) whose non-empty records queue for the lane
-(:class:`~hw.gbu.lane.RowShader`); in the naive dataflow the generator feeds the lane directly,
-every pixel of every row. Once every row of the tile has stopped, the remaining Gaussians are
-taken and dropped.
+Front end: each Gaussian of the tile is broadcast into the queue (a
+:class:`~hw.lib.stream.StreamFIFO` of ``gaussian_fifo_depth``) of every row setup
+(``row_setups`` of them, IRSS; one per lane in the naive dataflow); a row generator walks the rows
+of the lanes that setup serves for the Gaussian at the head of its queue, slot by slot and lane
+by lane, skipping rows that have stopped, into the row setup
+(:class:`~hw.gbu.row_setup.RowSetup`), which makes one record per cycle; its non-empty records
+go to the queue of their lane (``record_fifo_depth``, so that a lane with light rows runs ahead
+of one with heavy rows) and from there to the lane (:class:`~hw.gbu.lane.RowShader`), which
+spends an interval's length on each. In the naive dataflow the generator feeds its lane
+directly, every pixel of every row. Once every row of the tile has stopped, the remaining
+Gaussians are taken and dropped.
 
 Tiles overlap: the lanes hold two banks of pixel state. A tile is shaded into one bank; after its
 list, a marker goes down every lane's path, and once it has left every lane the bank is read
@@ -34,8 +37,6 @@ __all__ = ["GaussianBlendingUnit", "splat_layout", "tile_layout", "pixel_layout"
 #: Depth of the output pixel queue; read-out issues a pixel only while the queue has room for
 #: it and every pixel still in the read-out pipeline.
 _OUT_DEPTH = 8
-#: Depth of each lane's queue of set-up row records (IRSS).
-_RECORD_DEPTH = 4
 
 
 def splat_layout(config):
@@ -127,11 +128,15 @@ class GaussianBlendingUnit(wiring.Component):
         m.d.comb += [lane.start_bank.eq(bank_in) for lane in lanes]
         all_done = Cat(lane.row_done.word_select(bank_in, 1 << sb).all() for lane in lanes).all()
 
-        # Broadcast: a Gaussian is taken once every lane's queue has room; after every row has
+        # Broadcast: a Gaussian is taken once every front's queue has room; after every row has
         # stopped it is taken and dropped. With the list taken, a marker goes to every queue.
         item = data.StructLayout({"splat": splat_layout(cfg), "index": unsigned(cfg.index_width),
                                   "bank": unsigned(1), "marker": unsigned(1)})
-        queues = [StreamFIFO(item, depth=cfg.gaussian_fifo_depth) for _ in lanes]
+        if cfg.dataflow == "naive":
+            groups = [[lane] for lane in lanes]
+        else:
+            groups = [[lanes[n] for n in cfg.setup_lanes(g)] for g in range(cfg.row_setups)]
+        queues = [StreamFIFO(item, depth=cfg.gaussian_fifo_depth) for _ in groups]
         for n, q in enumerate(queues):
             m.submodules[f"gaussians{n}"] = q
         room = Cat(q.i.ready for q in queues).all()
@@ -155,8 +160,8 @@ class GaussianBlendingUnit(wiring.Component):
         with m.If(closing):
             m.d.sync += [listing.eq(0), bank_in.eq(~bank_in)]
 
-        for lane, q in zip(lanes, queues):
-            self._lane_front(m, lane, q)
+        for g, (group, q) in enumerate(zip(groups, queues)):
+            self._front(m, g, group, q)
 
         # A bank is complete once its marker has left every lane.
         bank_out = Signal()
@@ -177,10 +182,18 @@ class GaussianBlendingUnit(wiring.Component):
         for lane in lanes:
             m.d.comb += [lane.rd_bank.eq(bank_out), lane.rd_slot.eq(slot_of[row]),
                          lane.rd_x.eq(pixel[:4])]
+        # The lanes' state arrives rd_latency cycles after the address, then is registered.
+        ahead = lanes[0].rd_latency
+        which = delay(m, lane_of[row], ahead, "rd_lane")
+        read = issue
+        for n in range(ahead):
+            reg = Signal(name=f"rd_issue{n}")
+            m.d.sync += reg.eq(read)
+            read = reg
         state = Signal(lanes[0].rd.shape(), reset_less=True)
         valid1 = Signal()
-        m.d.sync += [state.eq(Array(lane.rd.as_value() for lane in lanes)[lane_of[row]]),
-                     valid1.eq(issue)]
+        m.d.sync += [state.eq(Array(lane.rd.as_value() for lane in lanes)[which]),
+                     valid1.eq(read)]
         with m.If(issue):
             m.d.sync += pixel.eq(pixel + 1)
             with m.If(pixel == 255):
@@ -219,60 +232,75 @@ class GaussianBlendingUnit(wiring.Component):
             m.d.sync += [used.bit_select(bank_out, 1).eq(0), bank_out.eq(~bank_out)]
         return m
 
-    def _lane_front(self, m, lane, queue):
-        """Row generator from ``queue`` into ``lane``, through a row setup for IRSS: one
-        (Gaussian, row) per cycle over the lane's rows, skipping rows that have stopped; a
-        marker is passed on once."""
+    def _front(self, m, group, lanes, queue):
+        """Row generator ``group`` from ``queue`` into ``lanes``, through one row setup for IRSS:
+        one (Gaussian, row) per cycle over the lanes' rows (slot by slot, lane by lane, so that
+        consecutive records go to different lanes), skipping rows that have stopped; a marker
+        is passed on once to each lane."""
         cfg = self._config
-        rows = lane_rows(cfg, lane.lane)
-        head = queue.o.payload
         sb = slot_bits(cfg)
-        slot = Signal(sb, name=f"slot{lane.lane}")
-        row_of = Array(Const(r, 4) for r in rows)
-        skip = ~head.marker & lane.row_done.bit_select(Cat(slot, head.bank), 1)
+        steps = [(n, s) for s in range(cfg.slots) for n, lane in enumerate(lanes)
+                 if s < len(lane_rows(cfg, lane.lane))]
+        head = queue.o.payload
+        step = Signal(range(len(steps)), name=f"step{group}")
+        member = Array(Const(n, range(len(lanes))) for n, _ in steps)[step]
+        slot = Array(Const(s, sb) for _, s in steps)[step]
+        row = Array(Const(lane_rows(cfg, lanes[n].lane)[s], 4) for n, s in steps)[step]
+        done = Array(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
+                     for n, s in steps)[step]
+        skip = ~head.marker & done
         want = queue.o.valid & ~skip
-        target_ready = Signal(name=f"target_ready{lane.lane}")
+        target_ready = Signal(name=f"target_ready{group}")
         advance = queue.o.valid & (skip | target_ready)
-        last = head.marker | (slot == len(rows) - 1)
+        # The first steps are slot 0 of every lane: where a marker goes.
+        last = Mux(head.marker, step == len(lanes) - 1, step == len(steps) - 1)
         m.d.comb += queue.o.ready.eq(advance & last)
         with m.If(advance):
-            m.d.sync += slot.eq(Mux(last, 0, slot + 1))
+            m.d.sync += step.eq(Mux(last, 0, step + 1))
 
         if cfg.dataflow == "naive":
+            lane, = lanes
             rec = lane.i.payload
             m.d.comb += [
                 lane.i.valid.eq(want), target_ready.eq(lane.i.ready),
                 rec.mx.eq(head.splat.mx), rec.my.eq(head.splat.my), rec.a.eq(head.splat.a),
                 rec.b.eq(head.splat.b), rec.c.eq(head.splat.c), rec.o.eq(head.splat.o),
-                rec.color.eq(head.splat.color), rec.row.eq(row_of[slot]), rec.slot.eq(slot),
+                rec.color.eq(head.splat.color), rec.row.eq(row), rec.slot.eq(slot),
                 rec.index.eq(head.index), rec.bank.eq(head.bank), rec.marker.eq(head.marker),
             ]
             return
 
         from .row_setup import RowSetup
         iw = cfg.index_width
-        setup = RowSetup(config=cfg, tag_width=iw + sb + 2)
-        m.submodules[f"setup{lane.lane}"] = setup
+        mb = max(1, (len(lanes) - 1).bit_length())
+        setup = RowSetup(config=cfg, tag_width=iw + sb + 2 + mb)
+        m.submodules[f"setup{group}"] = setup
         s_in = setup.i.payload
         m.d.comb += [
             setup.i.valid.eq(want), target_ready.eq(setup.i.ready),
             s_in.mx.eq(head.splat.mx), s_in.my.eq(head.splat.my), s_in.a.eq(head.splat.a),
             s_in.b.eq(head.splat.b), s_in.c.eq(head.splat.c), s_in.o.eq(head.splat.o),
-            s_in.color.eq(head.splat.color), s_in.row.eq(row_of[slot]),
-            s_in.tag.eq(Cat(head.index, slot, head.bank, head.marker)),
+            s_in.color.eq(head.splat.color), s_in.row.eq(row),
+            s_in.tag.eq(Cat(head.index, slot, head.bank, head.marker, member)),
         ]
-        records = StreamFIFO(lane_record_layout(cfg), depth=_RECORD_DEPTH)
-        m.submodules[f"records{lane.lane}"] = records
         out = setup.o.payload
-        rec = records.i.payload
         marker = out.tag[iw + sb + 1]
-        # Empty rows are taken from the setup and dropped: they cost the lane nothing.
-        m.d.comb += [
-            records.i.valid.eq(setup.o.valid & (~out.empty | marker)),
-            setup.o.ready.eq(records.i.ready | (out.empty & ~marker)),
-            rec.lo.eq(out.lo), rec.hi.eq(out.hi), rec.P.eq(out.P), rec.D.eq(out.D),
-            rec.a_acc.eq(out.a_acc), rec.o.eq(out.o), rec.color.eq(out.color),
-            rec.index.eq(out.tag[:iw]), rec.slot.eq(out.tag[iw:iw + sb]),
-            rec.bank.eq(out.tag[iw + sb]), rec.marker.eq(marker),
-        ]
-        wiring.connect(m, records.o, lane.i)
+        to = out.tag[iw + sb + 2:]
+        # Empty rows are taken from the setup and dropped: they cost the lanes nothing.
+        keep = ~out.empty | marker
+        queues = []
+        for n, lane in enumerate(lanes):
+            records = StreamFIFO(lane_record_layout(cfg), depth=cfg.record_fifo_depth)
+            m.submodules[f"records{lane.lane}"] = records
+            queues.append(records)
+            rec = records.i.payload
+            m.d.comb += [
+                records.i.valid.eq(setup.o.valid & keep & (to == n)),
+                rec.lo.eq(out.lo), rec.hi.eq(out.hi), rec.P.eq(out.P), rec.D.eq(out.D),
+                rec.a_acc.eq(out.a_acc), rec.o.eq(out.o), rec.color.eq(out.color),
+                rec.index.eq(out.tag[:iw]), rec.slot.eq(out.tag[iw:iw + sb]),
+                rec.bank.eq(out.tag[iw + sb]), rec.marker.eq(marker),
+            ]
+            wiring.connect(m, records.o, lane.i)
+        room = Array(q.i.ready for q in queues)[to]
+        m.d.comb += setup.o.ready.eq(room | ~keep)

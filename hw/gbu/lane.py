@@ -7,29 +7,33 @@ their pixels ``lo .. hi`` one per cycle: the power (IRSS: ``P``, then ``P += D; 
 (:class:`~hw.gbu.exp_unit.ExpUnit`), the skip and early-stop tests, and the blend into the
 per-pixel state ``T``, ``C``, ``n_blended``, ``n_contrib``, ``done`` of the rows it holds.
 
-Pixel state lives in two small memories (LUT RAM on ECP5, written through one port, read
-asynchronously), ``done`` and "still initial" (``fresh``) bits in flip-flops so that a tile
-starts in one cycle and each row's "all done" is a plain AND. The state has two banks: the
-lane shades one tile into one bank while the previous tile is read out of the other through
-read ports of its own. A marker record closes a tile: it passes down the pipeline behind the
-tile's last pixel and, as it leaves, reports the bank complete (:attr:`drained`).
+Pixel state lives in block RAM (:class:`~hw.kv.block_ram.RegisteredRAM`: synchronous read,
+registered output, so it costs no LUTs and leaves the RAM on a register), each memory twice: one
+copy is read by the blend, the other by the read-out, and both are written alike; ``done`` and
+"still initial" (``fresh``) bits are in flip-flops so that a tile starts in one cycle and each
+row's "all done" is a plain AND. The state has two banks: the lane shades one tile into one
+bank while the previous tile is read out of the other. A marker record closes a tile: it passes
+down the pipeline behind the tile's last pixel and, as it leaves, reports the bank complete
+(:attr:`drained`).
 
-Read-modify-write hazard. ``T`` of a pixel is read in stage ``T0`` and written back in stage
+Read-modify-write hazard. ``T`` of a pixel is used in stage ``T0`` and written back in stage
 ``T4``: the product ``T (1 - alpha)`` is a two-DSP multiply, then a rounding adder and the
 ``t_min`` comparison, which cannot close in one 10 ns cycle with the memory read. So two
 evaluations of the same pixel must be at least :data:`HAZARD_SPACING` cycles apart. That only
 happens when consecutive records of the same row overlap within a few pixels (rows of the other
 slots interleave with them in the queue); the issue stage compares the pixel it is about to
 issue with the last ``HAZARD_SPACING - 1`` issued ones and waits while one matches, instead of
-forwarding (a forward would have to bypass the multiplier, which is the loop itself). ``C``
-is read, added and written in one stage (``T7``), so it needs no more than that spacing.
+forwarding through the multiplier, which is the loop itself. The block RAM read is launched two
+cycles before ``T0`` and misses the writes of the three cycles before it; those few are
+forwarded from registers (a short compare and mux on the RAM's output register), so the RAM
+adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacing covers.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..kv.block_ram import RegisteredRAM
 from ..lib.fixed import fixed_shape
 from .config import GBUConfig
 from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
@@ -42,6 +46,11 @@ __all__ = ["RowShader", "lane_record_layout", "pixel_state_layout", "slot_bits",
 #: Minimum distance in cycles between two evaluations of the same pixel: ``T`` is read in
 #: stage ``T0`` and written at the end of stage ``T4``.
 HAZARD_SPACING = 5
+#: Writes of ``T`` that a read from block RAM launched two cycles before ``T0`` misses: those
+#: of the three cycles before ``T0`` (a write lands one cycle after its request).
+_FORWARD = 3
+#: Cycles of a read-out (a :class:`~hw.kv.block_ram.RegisteredRAM` read).
+_RD_LATENCY = 2
 
 
 def slot_bits(config):
@@ -128,7 +137,8 @@ class RowShader(wiring.Component):
         A pixel evaluation starts in this cycle (for utilization counts).
     rd_bank : In(1), rd_slot : In(unsigned(slot_bits(config))), rd_x : In(unsigned(4))
     rd : Out(pixel_state_layout(config))
-        The state of that pixel, combinational from the address (read ports of their own).
+        The state of the pixel addressed :attr:`rd_latency` cycles before (block RAM read ports
+        of their own).
     """
 
     def __init__(self, *, config, lane):
@@ -162,6 +172,33 @@ class RowShader(wiring.Component):
     @property
     def lane(self):
         return self._lane
+
+    @property
+    def rd_latency(self):
+        """Cycles from ``rd_bank``/``rd_slot``/``rd_x`` to ``rd``."""
+        return _RD_LATENCY
+
+    @staticmethod
+    def _forward(m, mem, addr0, layout):
+        """The word at ``addr0`` with every write up to the previous cycle: ``mem``'s read,
+        launched ``mem.latency`` cycles ago, misses the writes of the last :data:`_FORWARD`
+        cycles (:class:`~hw.kv.block_ram.RegisteredRAM` stores a write one cycle late), so
+        those are kept here and override it, the most recent first."""
+        entries = []
+        en, at, word = mem.w_en, mem.w_addr, mem.w_data
+        for n in range(_FORWARD):
+            en_n = Signal(name=f"fwd_en{n}")
+            at_n = Signal.like(at, name=f"fwd_addr{n}", reset_less=True)
+            word_n = Signal.like(word, name=f"fwd_word{n}", reset_less=True)
+            m.d.sync += [en_n.eq(en), at_n.eq(at), word_n.eq(word)]
+            entries.append((en_n, at_n, word_n))
+            en, at, word = en_n, at_n, word_n
+        value = mem.r_data
+        for en, at, word in reversed(entries):
+            value = Mux(en & (at == addr0), word, value)
+        result = Signal(layout)
+        m.d.comb += result.eq(value)
+        return result
 
     def elaborate(self, platform):
         m = Module()
@@ -246,23 +283,26 @@ class RowShader(wiring.Component):
         index0 = delay(m, cur.index, to_t0, "index")
         color0 = delay(m, cur.color, to_t0, "color")
 
-        # State: T and the counts, C; done and fresh bits.
+        # State: T and the counts, C, each in block RAM twice (one copy read by the blend, one
+        # by the read-out, both written alike); done and fresh bits in flip-flops.
         t_layout = data.StructLayout({"t": fixed_shape(cfg.t_format),
                                       "n_blended": unsigned(cfg.index_width),
                                       "n_contrib": unsigned(cfg.index_width)})
-        m.submodules.t_mem = t_mem = Memory(shape=t_layout, depth=pixels, init=[])
-        m.submodules.c_mem = c_mem = Memory(
-            shape=data.ArrayLayout(fixed_shape(cfg.color_acc_format), 3), depth=pixels, init=[])
-        t_rd, t_wr = t_mem.read_port(domain="comb"), t_mem.write_port()
-        c_rd, c_wr = c_mem.read_port(domain="comb"), c_mem.write_port()
-        t_out, c_out = t_mem.read_port(domain="comb"), c_mem.read_port(domain="comb")
+        c_layout = data.ArrayLayout(fixed_shape(cfg.color_acc_format), 3)
+        t_mem, t_out = (RegisteredRAM(width=t_layout.size, depth=pixels) for _ in range(2))
+        c_mem, c_out = (RegisteredRAM(width=c_layout.size, depth=pixels) for _ in range(2))
+        m.submodules.t_mem, m.submodules.t_out = t_mem, t_out
+        m.submodules.c_mem, m.submodules.c_out = c_mem, c_out
         done = Signal(pixels)
         fresh = Signal(pixels, init=(1 << pixels) - 1)
         one_t = 1 << cfg.t_format.f_bits
         one_a = 1 << cfg.alpha_format.f_bits
 
-        # T0: read; T1: operands; T1-T3: T (1 - alpha); T4: decide and write T.
-        m.d.comb += t_rd.addr.eq(addr0)
+        # T0 - 2: read; T0: forward; T1: operands; T1-T3: T (1 - alpha); T4: decide and write T.
+        ahead = t_mem.latency
+        m.d.comb += [t_mem.r_en.eq(1), t_mem.r_addr.eq(delay(m, addr, to_t0 - ahead, "addr"))]
+        t_wr = Signal(t_layout)
+        t_rd = self._forward(m, t_mem, addr0, t_layout)
         valid1 = valid_delay(valid0, 1, "t1")
         addr1 = delay(m, addr0, 1, "addr")
         t_cur = Signal(fixed_shape(cfg.t_format), reset_less=True)
@@ -271,8 +311,8 @@ class RowShader(wiring.Component):
         live1 = Signal(reset_less=True)
         keep = Signal(cfg.alpha_format.width, reset_less=True)
         m.d.sync += [
-            t_cur.eq(Mux(fresh.bit_select(addr0, 1), one_t, t_rd.data.t)),
-            nb_cur.eq(Mux(fresh.bit_select(addr0, 1), 0, t_rd.data.n_blended)),
+            t_cur.eq(Mux(fresh.bit_select(addr0, 1), one_t, t_rd.t)),
+            nb_cur.eq(Mux(fresh.bit_select(addr0, 1), 0, t_rd.n_blended)),
             fresh1.eq(fresh.bit_select(addr0, 1)),
             live1.eq(~done.bit_select(addr0, 1)),
             keep.eq(one_a - exp.alpha),
@@ -297,16 +337,18 @@ class RowShader(wiring.Component):
         index4 = delay(m, index0, 1 + stages, "index4")
         stop = take4 & (test_t < cfg.t_min_raw)
         blend = Signal()
-        m.d.comb += blend.eq(valid4 & take4 & ~stop)
         m.d.comb += [
-            t_wr.addr.eq(addr4),
-            t_wr.en.eq(blend),
-            t_wr.data.t.eq(test_t),
-            t_wr.data.n_blended.eq(nb4 + 1),
-            t_wr.data.n_contrib.eq(index4),
+            blend.eq(valid4 & take4 & ~stop),
+            t_wr.t.eq(test_t),
+            t_wr.n_blended.eq(nb4 + 1),
+            t_wr.n_contrib.eq(index4),
         ]
+        for mem in (t_mem, t_out):
+            m.d.comb += [mem.w_addr.eq(addr4), mem.w_en.eq(blend), mem.w_data.eq(t_wr)]
 
-        # T4-T6: color w; T7: C += round(color w), saturated, read and written in one stage.
+        # T4-T6: color w; T7: C += round(color w), saturated, read at T5 and written at T7.
+        # A pixel's evaluations are HAZARD_SPACING apart, so the read comes after the previous
+        # write has landed and C needs no forwarding.
         color4 = delay(m, color0, 1 + stages, "color4")
         shift = cfg.color_format.f_bits + cfg.t_format.f_bits - cfg.color_acc_format.f_bits
         adds = []
@@ -317,17 +359,19 @@ class RowShader(wiring.Component):
             adds.append(add)
         stages_c = PRODUCT_LATENCY + 1
         blend7 = valid_delay(blend, stages_c, "blend7")
+        m.d.comb += [c_mem.r_en.eq(1),
+                     c_mem.r_addr.eq(delay(m, addr4, stages_c - c_mem.latency, "addr5"))]
         addr7 = delay(m, addr4, stages_c, "addr7")
         fresh7 = delay(m, fresh4, stages_c, "fresh7")
-        m.d.comb += c_rd.addr.eq(addr7)
+        c_rd = Signal(c_layout)
+        c_wr = Signal(c_layout)
+        m.d.comb += c_rd.eq(c_mem.r_data)
         cmax = cfg.color_acc_format.max_int
         for ch in range(3):
-            total = Mux(fresh7, 0, c_rd.data[ch]) + adds[ch]
-            m.d.comb += c_wr.data[ch].eq(Mux(total > cmax, cmax, total))
-        m.d.comb += [
-            c_wr.addr.eq(addr7),
-            c_wr.en.eq(blend7),
-        ]
+            total = Mux(fresh7, 0, c_rd[ch]) + adds[ch]
+            m.d.comb += c_wr[ch].eq(Mux(total > cmax, cmax, total))
+        for mem in (c_mem, c_out):
+            m.d.comb += [mem.w_addr.eq(addr7), mem.w_en.eq(blend7), mem.w_data.eq(c_wr)]
 
         # done / fresh bits (a stop or blend never hits the bank being started), row_done.
         with m.If(valid4 & stop):
@@ -362,14 +406,17 @@ class RowShader(wiring.Component):
 
         # Read-out: the state with fresh pixels at their initial values.
         rd_addr = Cat(self.rd_x, self.rd_slot, self.rd_bank)
-        rd_fresh = fresh.bit_select(rd_addr, 1)
+        for mem in (t_out, c_out):
+            m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(rd_addr)]
+        rd_fresh = delay(m, fresh.bit_select(rd_addr, 1), t_out.latency, "rd_fresh")
+        rd_t, rd_c = Signal(t_layout), Signal(c_layout)
         m.d.comb += [
-            t_out.addr.eq(rd_addr),
-            c_out.addr.eq(rd_addr),
-            self.rd.t.eq(Mux(rd_fresh, one_t, t_out.data.t)),
-            self.rd.n_blended.eq(Mux(rd_fresh, 0, t_out.data.n_blended)),
-            self.rd.n_contrib.eq(Mux(rd_fresh, 0, t_out.data.n_contrib)),
+            rd_t.eq(t_out.r_data),
+            rd_c.eq(c_out.r_data),
+            self.rd.t.eq(Mux(rd_fresh, one_t, rd_t.t)),
+            self.rd.n_blended.eq(Mux(rd_fresh, 0, rd_t.n_blended)),
+            self.rd.n_contrib.eq(Mux(rd_fresh, 0, rd_t.n_contrib)),
         ]
         for ch in range(3):
-            m.d.comb += self.rd.color[ch].eq(Mux(rd_fresh, 0, c_out.data[ch]))
+            m.d.comb += self.rd.color[ch].eq(Mux(rd_fresh, 0, rd_c[ch]))
         return m

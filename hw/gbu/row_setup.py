@@ -28,7 +28,9 @@ DSPs (:class:`~hw.gemm.multiplier.Multiplier`) summed by a registered adder tree
 
 The datapath never stalls. Inputs are admitted against credits counted on the output queue
 (a :class:`~hw.lib.stream.StreamFIFO` deep enough for everything in flight), and the fields
-that only pass through wait in a second queue instead of thousands of pipeline flip-flops.
+that only pass through wait in a second queue instead of thousands of pipeline flip-flops; for
+the same reason the long delays of wide intermediate values (``a``, ``x0``, ``p0``, ...) go
+through block RAM (see ``_Schedule``).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -36,6 +38,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gemm.multiplier import Multiplier
+from ..kv.block_ram import RegisteredRAM
 from ..lib.config import SQ, check_int
 from ..lib.divider import Divider, round_up
 from ..lib.fixed import fixed_shape, requantize
@@ -52,6 +55,12 @@ _INDEX_BITS = 4
 _CHUNK = 17
 #: Cycles of :class:`~hw.lib.stream.StreamFIFO` from a write to its output on an empty queue.
 _QUEUE_LATENCY = 2
+#: A delay of at least this many register bits and cycles goes through block RAM instead
+#: (:class:`_Schedule`); a DP16KD holds 18 bits of 512 cycles.
+_RAM_BITS = 360
+_RAM_CYCLES = 12
+#: Address bits of a block RAM delay line: delays up to ``2**_RAM_ADDR_BITS`` cycles.
+_RAM_ADDR_BITS = 9
 
 
 def _check_config(config):
@@ -110,16 +119,23 @@ def _format(value, f_bits):
 
 class _Schedule:
     """Values of the (Gaussian, row) in flight, each tagged with the pipeline cycle in which it
-    is valid (cycle 0: the input register). :meth:`at` delays a value to a later cycle through
-    a chain of registers shared by every reader."""
+    is valid (cycle 0: the input register). :meth:`at` delays a value to a later cycle: through
+    registers shared by every reader, or, for a long wide delay (at least :data:`_RAM_BITS`
+    register bits and :data:`_RAM_CYCLES` cycles), through a block RAM written every cycle at a
+    free-running address and read back that many cycles later (the datapath never stalls).
+    Valid bits are only ever delayed through registers, which reset."""
 
     def __init__(self, m):
         self._m = m
         self._chains = {}
+        self._rams = 0
+        self._count = Signal(_RAM_ADDR_BITS, name="delay_count")
+        m.d.sync += self._count.eq(self._count + 1)
 
-    def put(self, name, value, cycle):
-        """Record ``value`` (a signal valid in ``cycle``)."""
-        self._chains[name] = (cycle, [value])
+    def put(self, name, value, cycle, *, ram=True):
+        """Record ``value`` (a signal valid in ``cycle``); ``ram=False`` keeps its delays in
+        registers."""
+        self._chains[name] = (ram, {cycle: value})
         return value
 
     def stage(self, name, value, cycle):
@@ -130,14 +146,38 @@ class _Schedule:
         return self.put(name, reg, cycle)
 
     def at(self, name, cycle):
-        first, chain = self._chains[name]
-        if cycle < first:
-            raise ValueError(f"{name} is valid from cycle {first}, not {cycle}")
-        while first + len(chain) <= cycle:
-            reg = Signal.like(chain[-1], name=f"{name}_c{first + len(chain)}")
-            self._m.d.sync += reg.eq(chain[-1])
-            chain.append(reg)
-        return chain[cycle - first]
+        ram, known = self._chains[name]
+        if cycle in known:
+            return known[cycle]
+        earlier = [c for c in known if c < cycle]
+        if not earlier:
+            raise ValueError(f"{name} is valid from cycle {min(known)}, not {cycle}")
+        first = max(earlier)
+        value = known[first]
+        gap = cycle - first
+        if ram and _RAM_CYCLES <= gap < 1 << _RAM_ADDR_BITS and gap * len(value) >= _RAM_BITS:
+            known[cycle] = self._ram_delay(name, value, gap)
+            return known[cycle]
+        for c in range(first + 1, cycle + 1):
+            reg = Signal.like(value, name=f"{name}_c{c}")
+            self._m.d.sync += reg.eq(value)
+            known[c] = value = reg
+        return value
+
+    def _ram_delay(self, name, value, gap):
+        """``value`` ``gap`` cycles later through a :class:`~hw.kv.block_ram.RegisteredRAM`:
+        the word written at count ``n`` is read when the count is ``n + gap - latency``."""
+        ram = RegisteredRAM(width=len(value), depth=1 << _RAM_ADDR_BITS)
+        self._m.submodules[f"delay_{name}_{self._rams}"] = ram
+        self._rams += 1
+        back = gap - ram.latency
+        out = Signal(value.shape(), name=f"{name}_ram{gap}")
+        self._m.d.comb += [
+            ram.w_en.eq(1), ram.w_addr.eq(self._count), ram.w_data.eq(value),
+            ram.r_en.eq(1), ram.r_addr.eq(self._count - back),
+            out.eq(ram.r_data),
+        ]
+        return out
 
 
 def _multiply(m, x, y, name):
@@ -309,7 +349,7 @@ class RowSetup(wiring.Component):
             sched.stage(k, getattr(payload, k), 0)
         valid = Signal(name="valid_c0")
         m.d.sync += valid.eq(accept)
-        sched.put("valid", valid, 0)
+        sched.put("valid", valid, 0, ram=False)
 
         # Cycle 1: dy, the divisor a (1 for a degenerate conic), round(mx), bitlen(o).
         a = sched.at("a", 0)

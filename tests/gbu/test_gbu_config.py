@@ -49,6 +49,9 @@ def test_roundtrip():
     ({"max_gaussians": 0}, "max_gaussians=0"),
     ({"max_gaussians": 1 << 20}, "max_gaussians"),
     ({"gaussian_fifo_depth": 2}, "gaussian_fifo_depth=2"),
+    ({"row_setups": 0}, "row_setups=0"),
+    ({"lanes": 2, "row_setups": 3}, "row_setups=3 is out of range: expected 1..2"),
+    ({"record_fifo_depth": 2}, "record_fifo_depth=2"),
 ])
 def test_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -73,6 +76,14 @@ def test_cycle_model():
     assert GBUConfig(lanes=5).naive_tile_cycles(1) == 4 * 16
     with pytest.raises(ValueError, match="16 rows"):
         cfg.irss_tile_cycles([1, 2])
+    # Row setups: one for all lanes takes every row's setups; two split lanes 0, 2 / 1, 3.
+    setups = [10] * 8 + [0] * 8
+    assert cfg.setup_tile_cycles(setups) == 80
+    assert cfg.tile_cycles(work, setups) == 80 and cfg.tile_cycles(work) == 36
+    assert GBUConfig(lanes=4, row_setups=2).tile_cycles(work, setups) == 40
+    assert GBUConfig(lanes=4, dataflow="naive").tile_cycles(work, setups) == 36
+    with pytest.raises(ValueError, match="16 rows"):
+        cfg.setup_tile_cycles([1, 2])
 
 
 def test_hardware_sizes():
@@ -82,3 +93,11 @@ def test_hardware_sizes():
     # Rows per lane: lane l holds rows l, l + lanes, ...
     assert [GBUConfig(lanes=n).slots for n in (1, 4, 5, 8, 16)] == [16, 4, 4, 2, 1]
     assert GBUConfig.from_params({"gaussian_fifo_depth": "64"}).gaussian_fifo_depth == 64
+
+
+def test_setup_groups():
+    cfg = GBUConfig(lanes=5, row_setups=2)
+    assert cfg.setup_lanes(0) == [0, 2, 4] and cfg.setup_lanes(1) == [1, 3]
+    assert GBUConfig(lanes=8).setup_lanes(0) == list(range(8))
+    with pytest.raises(ValueError, match="setup=2"):
+        cfg.setup_lanes(2)

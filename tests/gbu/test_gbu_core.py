@@ -9,6 +9,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.splat_binning import bin_splats
+from golden.splat_preprocess import preprocess
+from golden.splat_scenes import synthetic_scene
 from hw.gbu.config import GBUConfig
 from hw.gbu.core import GaussianBlendingUnit
 from hw.gbu.designs import peak_throughput
@@ -81,3 +83,19 @@ def test_design_registered():
 def test_core_checks_its_config():
     with pytest.raises(TypeError, match="GaussianBlendingUnit.config must be a GBUConfig"):
         GaussianBlendingUnit(config=None)
+
+
+def test_irss_shared_row_setup():
+    """IRSS with two row setups for three lanes (lanes 0 and 2 share one, unequal groups;
+    the cocotb test has all lanes on one): every pixel of a synthetic scene's busiest tile
+    and of an opaque stack, with short record queues under stalls."""
+    cfg = GBUConfig(lanes=3, row_setups=2, record_fifo_depth=4, bg_g=1 << 13)
+    splats = preprocess(*synthetic_scene(2, 40, 24))
+    tiles = bin_splats(splats)
+    counts = (tiles.offsets[1:] - tiles.offsets[:-1]).tolist()
+    n = 8
+    stack = make_splats([[7.5, 7.5]] * n, [[0.001, 0.0, 0.001]] * n, [0.99] * n,
+                        [[0.5, 0.25, 1.0]] * n)
+    cases = [tile_case(cfg, splats, tiles, max(range(len(counts)), key=counts.__getitem__)),
+             tile_case(cfg, stack, bin_splats(stack), 0)]
+    check(run_core(cfg, cases, stall=0.2, seed=3), cases)

@@ -66,6 +66,7 @@ def run_lane(cfg, lane, bank, records, case, stall, seed=1):
             for x in range(16):
                 ctx.set(dut.rd_slot, slot)
                 ctx.set(dut.rd_x, x)
+                await ctx.tick().repeat(dut.rd_latency)
                 rd = ctx.get(dut.rd)
                 state[row * 16 + x] = [*(int(c) for c in rd.color), rd.t, rd.n_contrib,
                                        rd.n_blended]
