@@ -7,7 +7,7 @@ their pixels ``lo .. hi`` one per cycle: the power (IRSS: ``P``, then ``P += D; 
 (:class:`~hw.gbu.exp_unit.ExpUnit`), the skip and early-stop tests, and the blend into the
 per-pixel state ``T``, ``C``, ``n_blended``, ``n_contrib``, ``done`` of the rows it holds.
 
-Pixel state lives in block RAM (:class:`~hw.kv.block_ram.RegisteredRAM`: synchronous read,
+Pixel state lives in block RAM (:class:`~hw.lib.block_ram.RegisteredRAM`: synchronous read,
 registered output, so it costs no LUTs and leaves the RAM on a register), each memory twice: one
 copy is read by the blend, the other by the read-out, and both are written alike; ``done`` and
 "still initial" (``fresh``) bits are in flip-flops so that a tile starts in one cycle and each
@@ -33,7 +33,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..kv.block_ram import RegisteredRAM
+from ..lib.block_ram import RegisteredRAM
 from ..lib.fixed import fixed_shape
 from .config import GBUConfig
 from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
@@ -49,7 +49,7 @@ HAZARD_SPACING = 5
 #: Writes of ``T`` that a read from block RAM launched two cycles before ``T0`` misses: those
 #: of the three cycles before ``T0`` (a write lands one cycle after its request).
 _FORWARD = 3
-#: Cycles of a read-out (a :class:`~hw.kv.block_ram.RegisteredRAM` read).
+#: Cycles of a read-out (a :class:`~hw.lib.block_ram.RegisteredRAM` read).
 _RD_LATENCY = 2
 
 
@@ -182,7 +182,7 @@ class RowShader(wiring.Component):
     def _forward(m, mem, addr0, layout):
         """The word at ``addr0`` with every write up to the previous cycle: ``mem``'s read,
         launched ``mem.latency`` cycles ago, misses the writes of the last :data:`_FORWARD`
-        cycles (:class:`~hw.kv.block_ram.RegisteredRAM` stores a write one cycle late), so
+        cycles (:class:`~hw.lib.block_ram.RegisteredRAM` stores a write one cycle late), so
         those are kept here and override it, the most recent first."""
         entries = []
         en, at, word = mem.w_en, mem.w_addr, mem.w_data

@@ -38,7 +38,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gemm.multiplier import Multiplier
-from ..kv.block_ram import RegisteredRAM
+from ..lib.block_ram import RegisteredRAM
 from ..lib.config import SQ, check_int
 from ..lib.divider import Divider, round_up
 from ..lib.fixed import fixed_shape, requantize
@@ -165,7 +165,7 @@ class _Schedule:
         return value
 
     def _ram_delay(self, name, value, gap):
-        """``value`` ``gap`` cycles later through a :class:`~hw.kv.block_ram.RegisteredRAM`:
+        """``value`` ``gap`` cycles later through a :class:`~hw.lib.block_ram.RegisteredRAM`:
         the word written at count ``n`` is read when the count is ``n + gap - latency``."""
         ram = RegisteredRAM(width=len(value), depth=1 << _RAM_ADDR_BITS)
         self._m.submodules[f"delay_{name}_{self._rams}"] = ram

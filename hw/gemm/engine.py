@@ -17,7 +17,7 @@ Both operands arrive once: the first n-tile takes the activations from ``a`` whi
 in the activation buffer, the later ones read them back; output-stationary, the first m-tile of
 each n-tile likewise stores the weight rows, the later ones read them back.
 
-Every block RAM has its output register (:class:`~hw.kv.block_ram.RegisteredRAM`), and no clock
+Every block RAM has its output register (:class:`~hw.lib.block_ram.RegisteredRAM`), and no clock
 enable fans out from a consumer's ``ready``: between the operand buffers and the array, and
 between the array and ``c``, the pipelines never stop and feed a
 :class:`~hw.lib.stream.CreditFIFO`, with items started only against credits for its entries.
@@ -27,7 +27,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..kv.block_ram import RegisteredRAM
+from ..lib.block_ram import RegisteredRAM
 from ..lib.stream import CreditFIFO, StreamFIFO
 from .config import (ENGINE_ACC_STAGES, ENGINE_FEED_STAGES, ENGINE_QUEUE_LATENCY, N_BITS,
                      SHIFT_BITS, GemmConfig)

@@ -13,7 +13,7 @@ few link writes. The node before the window is known without searching: it is th
 of the previous compaction (the cursor only moves by ``A``), or, on a start-over, the node of
 logical ``S0 - 1``, which never moves since sinks are never dropped. Appends write at the tail.
 
-The links live in block RAM with registered outputs (:class:`~hw.kv.block_ram.RegisteredRAM`,
+The links live in block RAM with registered outputs (:class:`~hw.lib.block_ram.RegisteredRAM`,
 2 cycles from address to data), so no cycle holds a memory read and the logic around it. A
 read-out must still yield one row per cycle while each hop takes 2 cycles, so every list also
 has skip links, ``skip[s]`` = the node two after ``s``: the even and the odd logical positions
@@ -38,7 +38,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .block_ram import RegisteredRAM
+from ..lib.block_ram import RegisteredRAM
 from .policy import check_kv_config, compact_layout, compaction_window
 
 

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .block_ram import RegisteredRAM
+from ..lib.block_ram import RegisteredRAM
 from .config import KVConfig
 
 
@@ -24,7 +24,7 @@ class KVStorage(wiring.Component):
 
     The address is ``{layer, slot}`` concatenated, so no multiplier is needed; rows past
     ``rows_per_layer`` in each layer's power-of-two stride are unused. Both ports are registered
-    twice on their way in (here, then in :class:`~hw.kv.block_ram.RegisteredRAM`) and the read
+    twice on their way in (here, then in :class:`~hw.lib.block_ram.RegisteredRAM`) and the read
     data once on its way out: the block RAMs are spread across the die, and one register
     cannot be near all of them, so a route to or from them gets a cycle of its own.
 

@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import Fragment, Instance
 
 from hw.kv.config import KVConfig
-from hw.kv.block_ram import RegisteredRAM, _ebr_mode
+from hw.lib.block_ram import RegisteredRAM, _ebr_mode
 from hw.kv.cache import READ_LATENCY, KVCacheEngine
 from hw.kv.designs import (KVEngineConfig, commit_cycles, peak_throughput, readout_cycles,
                            update_cycles_per_token)

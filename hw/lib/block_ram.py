@@ -13,7 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..lib.config import check_int
+from .config import check_int
 
 
 __all__ = ["RegisteredRAM"]
