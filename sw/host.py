@@ -13,17 +13,11 @@ Errors are one line on stderr and exit status 1.
 import argparse
 import sys
 
+from .arguments import integer
 from .device import Device, DeviceError, SerialTransport, SimTransport
 
 
 __all__ = ["main"]
-
-
-def _int(text):
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
 def _parser():
@@ -38,13 +32,13 @@ def _parser():
     parser.add_argument("--retries", type=int, default=3, help="extra attempts per frame")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("read-reg", help="print the word at ADDR")
-    p.add_argument("addr", type=_int)
+    p.add_argument("addr", type=integer)
     p = commands.add_parser("write-reg", help="write VALUE to ADDR")
-    p.add_argument("addr", type=_int)
-    p.add_argument("value", type=_int)
+    p.add_argument("addr", type=integer)
+    p.add_argument("value", type=integer)
     p = commands.add_parser("dump", help="print WORDS words from ADDR, 4 per line")
-    p.add_argument("addr", type=_int)
-    p.add_argument("words", type=_int)
+    p.add_argument("addr", type=integer)
+    p.add_argument("words", type=integer)
     return parser
 
 

@@ -29,18 +29,12 @@ from golden.lacache import make_policy
 from hw.build import parse_params
 from hw.soc.config import SoCConfig
 
+from .arguments import integer
 from .device import Device, DeviceError, SerialTransport
 from .soc import SIM_SOC_CONFIG, SoCClient, simulated_client
 
 
 __all__ = ["main"]
-
-
-def _int(text):
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
 
 
 def _shape(text):
@@ -94,7 +88,7 @@ def _parser():
                    help="compare the layers read with the golden KV cache")
 
     p = commands.add_parser("kv-read", help="print the kept rows of one layer in logical order")
-    p.add_argument("layer", type=_int)
+    p.add_argument("layer", type=integer)
     p.add_argument("--out", metavar="ROWS.npz", help="also write pos, k, v arrays here")
     return parser
 

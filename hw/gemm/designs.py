@@ -15,30 +15,18 @@ def _peak_throughput(config, fmax_hz):
     return {"MAC/s": macs, "GOPS": 2 * macs / 1e9}
 
 
-register(Design(
-    name="systolic-array",
-    summary="rows x cols systolic MAC array, weight- or output-stationary, int8/int4/int2 weights",
-    config_cls=GemmConfig,
-    make_core=lambda config: SystolicArray(config=config),
-    peak_throughput=_peak_throughput,
-))
+#: (design name, summary, core class): every one is built from a :class:`GemmConfig`.
+_DESIGNS = (
+    ("systolic-array", "rows x cols systolic MAC array, weight- or output-stationary, "
+                       "int8/int4/int2 weights", SystolicArray),
+    ("dot-product", "rows x cols multiplier-adder-tree dot-product engine, weight-stationary, "
+                    "int8/int4/int2 weights", DotProductEngine),
+    ("tensor-engine", "tiled GEMM engine: any M, K, N on a ws/os systolic array or the "
+                      "dot-product engine, operand and accumulator buffers, per-channel "
+                      "requantization to int8", TensorEngine),
+)
 
-
-register(Design(
-    name="dot-product",
-    summary="rows x cols multiplier-adder-tree dot-product engine, weight-stationary, "
-            "int8/int4/int2 weights",
-    config_cls=GemmConfig,
-    make_core=lambda config: DotProductEngine(config=config),
-    peak_throughput=_peak_throughput,
-))
-
-
-register(Design(
-    name="tensor-engine",
-    summary="tiled GEMM engine: any M, K, N on a ws/os systolic array or the dot-product "
-            "engine, operand and accumulator buffers, per-channel requantization to int8",
-    config_cls=GemmConfig,
-    make_core=lambda config: TensorEngine(config=config),
-    peak_throughput=_peak_throughput,
-))
+for _name, _summary, _core in _DESIGNS:
+    register(Design(name=_name, summary=_summary, config_cls=GemmConfig,
+                    make_core=lambda config, core=_core: core(config=config),
+                    peak_throughput=_peak_throughput))

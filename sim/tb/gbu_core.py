@@ -17,8 +17,8 @@ import os
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim.cocotb_stream import StreamSink, StreamSource
 from sim.cocotb_util import start_clock_and_reset, test_rng, test_vectors
+from sim.tb.gbu_frame import shade_tiles
 
 
 def _describe(word, fields):
@@ -29,12 +29,7 @@ def _describe(word, fields):
 async def _run(dut, *, stall_in, stall_out, salt):
     """Send every tile; return (pixel words, cycles of the header transfers, cycles of the pixel
     transfers)."""
-    vectors = test_vectors()
-    tiles = vectors["tiles"]
-    rng = test_rng(salt)
-    headers = StreamSource(dut, "tile", rng=rng, stall=stall_in)
-    splats = StreamSource(dut, "splats", rng=rng, stall=stall_in)
-    sink = StreamSink(dut, "pixels", rng=rng, stall=stall_out, timeout_cycles=100_000)
+    tiles = test_vectors()["tiles"]
     await start_clock_and_reset(dut)
     seen = {"header": [], "pixel": []}
 
@@ -42,19 +37,16 @@ async def _run(dut, *, stall_in, stall_out, salt):
         cycle = 0
         while True:
             await ReadOnly()
-            if headers.valid.value and headers.ready.value:
+            if dut.tile__valid.value and dut.tile__ready.value:
                 seen["header"].append(cycle)
-            if sink.valid.value and sink.ready.value:
+            if dut.pixels__valid.value and dut.pixels__ready.value:
                 seen["pixel"].append(cycle)
             await RisingEdge(dut.clk)
             cycle += 1
 
     watcher = cocotb.start_soon(watch())
-    senders = [cocotb.start_soon(headers.send([t["header"] for t in tiles])),
-               cocotb.start_soon(splats.send([w for t in tiles for w in t["splats"]]))]
-    words = await sink.receive(256 * len(tiles))
-    for sender in senders:
-        await sender
+    words = await shade_tiles(dut, tiles, rng=test_rng(salt), stall_in=stall_in,
+                              stall_out=stall_out, timeout_cycles=100_000)
     watcher.cancel()
     return words, seen["header"], seen["pixel"]
 

@@ -22,12 +22,26 @@ from sim.cocotb_util import start_clock_and_reset, test_vectors
 _TIMEOUT_CYCLES = 1 << 21
 
 
+async def shade_tiles(dut, tiles, *, rng=None, stall_in=0.0, stall_out=0.0,
+                      timeout_cycles=_TIMEOUT_CYCLES):
+    """Send every tile's header and Gaussians (``tiles`` as the vectors hold them) and return the
+    pixel words that come out, 256 per tile; ``rng`` and the stall probabilities as
+    :class:`~sim.cocotb_stream.StreamSource` and :class:`~sim.cocotb_stream.StreamSink` take
+    them. The clock must be running."""
+    headers = StreamSource(dut, "tile", rng=rng, stall=stall_in, timeout_cycles=timeout_cycles)
+    splats = StreamSource(dut, "splats", rng=rng, stall=stall_in, timeout_cycles=timeout_cycles)
+    sink = StreamSink(dut, "pixels", rng=rng, stall=stall_out, timeout_cycles=timeout_cycles)
+    senders = [cocotb.start_soon(headers.send([t["header"] for t in tiles])),
+               cocotb.start_soon(splats.send([w for t in tiles for w in t["splats"]]))]
+    pixels = await sink.receive(256 * len(tiles))
+    for sender in senders:
+        await sender
+    return pixels
+
+
 @cocotb.test()
 async def render(dut):
     tiles = test_vectors()["tiles"]
-    headers = StreamSource(dut, "tile", timeout_cycles=_TIMEOUT_CYCLES)
-    splats = StreamSource(dut, "splats", timeout_cycles=_TIMEOUT_CYCLES)
-    sink = StreamSink(dut, "pixels", timeout_cycles=_TIMEOUT_CYCLES)
     await start_clock_and_reset(dut)
     cycles = 0
 
@@ -38,11 +52,7 @@ async def render(dut):
             cycles += 1
 
     counter = cocotb.start_soon(count())
-    senders = [cocotb.start_soon(headers.send([t["header"] for t in tiles])),
-               cocotb.start_soon(splats.send([w for t in tiles for w in t["splats"]]))]
-    pixels = await sink.receive(256 * len(tiles))
+    pixels = await shade_tiles(dut, tiles)
     counter.cancel()
-    for sender in senders:
-        await sender
     with open(os.environ["GBU_FRAME_JSON"], "w") as f:
         json.dump({"pixels": pixels, "cycles": cycles}, f)
