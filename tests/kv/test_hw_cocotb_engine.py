@@ -1,7 +1,7 @@
 """KVCacheEngine on its emitted Verilog (Verilator, cocotb) against golden KVCache under LaCache
 or StreamingLLM: every READ response of every layer, after every few decode steps and mid-step,
-under stalls, for a small config with every kind of invalid command, for a paper-sized ladder
-and for StreamingLLM."""
+under stalls, for a small config with every kind of invalid command and over 4096 tokens, for a
+paper-sized ladder and for StreamingLLM."""
 
 import pytest
 
@@ -32,6 +32,12 @@ def test_cocotb_small_with_errors():
     room = SMALL.capacity - SMALL.sinks - SMALL.layers
     vectors = _vectors(SMALL, steps=SMALL.capacity + SMALL.R * (2 * (room // SMALL.A) + 4),
                        read_every=2, errors=True, seed=5)
+    assert _run(SMALL, vectors) == 2
+
+
+def test_cocotb_stream_of_4096_tokens():
+    # Many start-overs of the ladder on the emitted Verilog; every layer read every 64 steps.
+    vectors = _vectors(SMALL, steps=4096, read_every=64, errors=False, seed=6)
     assert _run(SMALL, vectors) == 2
 
 
