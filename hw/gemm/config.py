@@ -42,13 +42,13 @@ N_BITS = 16
 #: Supported weight widths: int8, and int4/int2 (W4A8, W2A8).
 WEIGHT_BITS = (8, 4, 2)
 
-#: Clock cycles through every PE multiplier: operands registered in the fabric and again in the
-#: DSP, product registered in the DSP and again in the fabric (nextpnr places the DSP rows far
-#: from the PEs that feed them and the adders they feed: a DSP output routed straight into an
-#: adder limited an 8x8 array to 137 MHz, a PE register routed straight into the next PE's DSP
-#: to 165-178 MHz). The same for both multiplier kinds, so that the array's timing does not
-#: depend on the kind.
-MULTIPLIER_LATENCY = 4
+#: Clock cycles through every PE multiplier: operands registered, product registered, and
+#: registered once more in the fabric (nextpnr places the DSP rows far from the adders they feed,
+#: and a DSP output routed straight into an adder limited an 8x8 array to 137 MHz). The same for
+#: both multiplier kinds, so that the array's timing does not depend on the kind. (A fabric
+#: register in front of the operands as well, latency 4, stalled nextpnr's analytical placer on
+#: every array: see the closing note of stop 9.)
+MULTIPLIER_LATENCY = 3
 
 #: Widest signed operand of one DSP multiplier: the requantizer multiplies the top
 #: ``REQUANT_DSP_BITS`` bits of an accumulator on a DSP, the bits below on LUT multipliers,

@@ -9,13 +9,11 @@ everywhere at once.
 
 Adder tree: a register after every level (:data:`LEVELS_PER_STAGE`), chosen by fmax. An 8x8
 int8 engine with DSP multipliers on a ULX3S-45F (speed 6, 200 MHz requested, through
-``python -m hw.build``), measured before the multiplier had its fabric operand registers (one
-cycle and ~9 FF per multiplier more now): one level per register, 1,592 LUT4, 3,062 FF,
-64 DSP, latency 9, and 183 / 192 MHz (nextpnr seeds 1 / 2), limited by the credit counter and
-the output queue, not by the tree; two levels per register, 2,286 LUT4, 2,517 FF, latency 8,
-and 147 MHz, limited by the two-level adders (6.8 ns: Yosys merges the two levels into LUTs
-before one carry chain). One level per stage costs one cycle and ~550 FF, and here also takes
-~700 fewer LUT4.
+``python -m hw.build``): one level per register, 1,592 LUT4, 3,062 FF, 64 DSP, latency 9, and
+183 / 192 MHz (nextpnr seeds 1 / 2), limited by the credit counter and the output queue, not by
+the tree; two levels per register, 2,286 LUT4, 2,517 FF, latency 8, and 147 MHz, limited by
+the two-level adders (6.8 ns: Yosys merges the two levels into LUTs before one carry chain).
+One level per stage costs one cycle and ~550 FF, and here also takes ~700 fewer LUT4.
 
 Flow control is the systolic array's (:class:`~hw.gemm.systolic.WeightStationaryArray`): the
 datapath never stops, an output queue absorbs backpressure and input acceptance is gated by
@@ -127,7 +125,7 @@ class DotProductEngine(_ArrayBase):
     def latency(self):
         """Cycles from an ``a`` transfer to its ``c`` vector with no backpressure: the input
         register, the multiplier (:data:`~hw.gemm.config.MULTIPLIER_LATENCY`), the adder tree
-        (:attr:`tree_stages`) and the output queue's 2, so ``7 + tree_stages``."""
+        (:attr:`tree_stages`) and the output queue's 2, so ``6 + tree_stages``."""
         return 1 + MULTIPLIER_LATENCY + self.tree_stages + _QUEUE_LATENCY
 
     @property

@@ -1,7 +1,7 @@
 """Registered signed multipliers for the PEs: an ECP5 DSP with its own registers, or LUT logic.
 
 Both kinds have the same ports, registers and latency (:data:`~hw.gemm.config.MULTIPLIER_LATENCY`
-= 4), so an array's timing does not depend on which one its PEs use.
+= 3), so an array's timing does not depend on which one its PEs use.
 """
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal, signed
@@ -17,7 +17,7 @@ __all__ = ["Multiplier", "lut_partial_products", "MULTIPLIER_KINDS"]
 
 #: ``dsp``: a MULT18X18D with input and output registers on ECP5, ``*`` between the same
 #: registers elsewhere; ``lut``: shift/add/mux logic for narrow (<= 4-bit) ``b`` operands.
-#: Both add a fabric register before each operand and one after the product.
+#: Both add a fabric register after the product.
 MULTIPLIER_KINDS = ("dsp", "lut")
 
 _DSP_WIDTH = 18
@@ -45,42 +45,37 @@ def _is_ecp5(platform):
 
 
 class Multiplier(wiring.Component):
-    """Signed ``a`` x ``b`` with operands registered twice and a product registered twice.
+    """Signed ``a`` x ``b`` with registered operands and a product registered twice.
 
     Parameters
     ----------
     a_bits, b_bits : int
         Operand widths (signed), 2..18; ``kind="lut"`` needs ``b_bits <= 4``.
     kind : {"dsp", "lut"}
-        ``dsp``: on an ECP5 platform a fabric register per operand (``TRELLIS_FF`` instances,
-        see :meth:`_fabric_registers`), then one ``MULT18X18D``
-        whose input A/B and output registers are the operand and first product registers
-        below (clock enables CE0/CE1/CE2), followed by a fabric register; with any other
-        platform or none (simulation, Verilog for ASIC flows) the same registers around ``*``.
-        ``lut``: :func:`lut_partial_products` between the operand registers and the first
-        product register (which holds the two halves), their sum between it and the second;
-        no DSP.
+        ``dsp``: on an ECP5 platform one ``MULT18X18D`` whose input A/B and output registers
+        are the first three registers below (clock enables CE0/CE1/CE2), followed by a fabric
+        register; with any other platform or none (simulation, Verilog for ASIC flows) the
+        same registers around ``*``. ``lut``: :func:`lut_partial_products` between the operand
+        registers and the first product register (which holds the two halves), their sum
+        between it and the second; no DSP.
     b_reset : Value or None
         ECP5 DSP only, for callers that track validity themselves: when given, the DSP's ``b``
         register is reset by this (e.g. a local, delayed copy of the reset) instead of the
-        domain reset, and no other register is reset at all, so that no global reset net
-        reaches the DSP or the fabric registers beside it. Ignored elsewhere (simulation keeps
-        the reset of every register).
+        domain reset, and the ``a`` register and both product registers are not reset at all,
+        so that no global reset net reaches the DSP. Ignored elsewhere (simulation keeps the
+        reset of every register).
 
     Interface attributes
     --------------------
     a, b : In(signed(a_bits)), In(signed(b_bits))
-        Operands. Each is registered in the fabric at every clock edge, together with its
-        enable; at the next edge the operand register loads it if the enable given with it
-        (``a_en``, resp. ``b_en``) was high.
-    a_en, b_en : In(1)
-        Enables of the operand registers, taken with the operand of the same cycle.
-    p_en : In(1)
-        Clock enable of both product registers.
+        Operands, loaded into their registers at clock edges where ``a_en`` (resp. ``b_en``)
+        is high.
+    a_en, b_en, p_en : In(1)
+        Clock enables of the ``a`` and ``b`` registers and of both product registers.
     p : Out(signed(a_bits + b_bits))
         The second product register. At an edge where ``p_en`` is high the first product
         register loads the product of the operand registers and ``p`` loads the first. With all
-        enables high, ``p`` shows ``a * b`` :attr:`latency` = 4 cycles after ``a``/``b``. All
+        enables high, ``p`` shows ``a * b`` :attr:`latency` = 3 cycles after ``a``/``b``. All
         registers reset to 0.
 
     Raises
@@ -130,18 +125,15 @@ class Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._a_bits + self._b_bits
-        on_dsp = self._kind == "dsp" and _is_ecp5(platform)
-        local_reset = on_dsp and self._b_reset is not None
-        a, b, a_en, b_en = self._fabric_registers(m, on_dsp, local_reset)
-        if on_dsp:
-            product = self._mult18x18d(m, a, b, a_en, b_en)
+        if self._kind == "dsp" and _is_ecp5(platform):
+            product = self._mult18x18d(m)
         else:
             a_reg = Signal(signed(self._a_bits))
             b_reg = Signal(signed(self._b_bits))
-            with m.If(a_en):
-                m.d.sync += a_reg.eq(a)
-            with m.If(b_en):
-                m.d.sync += b_reg.eq(b)
+            with m.If(self.a_en):
+                m.d.sync += a_reg.eq(self.a)
+            with m.If(self.b_en):
+                m.d.sync += b_reg.eq(self.b)
             if self._kind == "lut":
                 halves = [Signal(signed(width), name=f"half_{n}") for n in range(2)]
                 parts = lut_partial_products(a_reg, b_reg)
@@ -152,45 +144,23 @@ class Multiplier(wiring.Component):
                 product = Signal(signed(width))
                 with m.If(self.p_en):
                     m.d.sync += product.eq(a_reg * b_reg)
-        p_reg = Signal.like(self.p, reset_less=local_reset, name="p_fabric")
-        with m.If(self.p_en):
-            m.d.sync += p_reg.eq(product)
-        m.d.comb += self.p.eq(p_reg)
+        if self._b_reset is not None and self._kind == "dsp" and _is_ecp5(platform):
+            # Fabric product register without reset, right after the DSP output register.
+            p_reg = Signal.like(self.p, reset_less=True)
+            with m.If(self.p_en):
+                m.d.sync += p_reg.eq(product)
+            m.d.comb += self.p.eq(p_reg)
+        else:
+            with m.If(self.p_en):
+                m.d.sync += self.p.eq(product)
         return m
 
-    def _fabric_registers(self, m, on_dsp, local_reset):
-        """The operands and their enables, registered once; returns the registers.
-
-        A register in front of each operand, used by nothing else, lets the placer put it beside
-        the DSP and split a long hop from the operand's source (with 64 of a 45F's 72 DSPs in
-        use, array neighbours are far apart on the die). On ECP5 each bit is a ``TRELLIS_FF``
-        instance, which Yosys never merges: as inferred registers, those of DSPs fed the same
-        value (a dot-product row's activation, the swap flag of a systolic array's
-        anti-diagonal) were merged into one register shared by DSPs far apart (in an 8x8
-        array, 15 of the 64 swap registers were left).
-        """
-        ports = (("a", self.a), ("b", self.b), ("a_en", self.a_en), ("b_en", self.b_en))
-        regs = [Signal.like(port, name=f"{name}_fabric", reset_less=local_reset)
-                for name, port in ports]
-        for (name, port), reg in zip(ports, regs):
-            if not on_dsp:
-                m.d.sync += reg.eq(port)
-                continue
-            for n in range(len(port)):
-                m.submodules[f"{name}_fabric_{n}"] = Instance(
-                    "TRELLIS_FF",
-                    p_GSR="DISABLED", p_CEMUX="1", p_CLKMUX="CLK", p_LSRMUX="LSR",
-                    p_REGSET="RESET", p_SRMODE="LSR_OVER_CE",
-                    i_CLK=ClockSignal(), i_LSR=Const(0, 1) if local_reset else ResetSignal(),
-                    i_DI=port[n], o_Q=reg[n])
-        return regs
-
-    def _mult18x18d(self, m, a_in, b_in, a_en, b_en):
+    def _mult18x18d(self, m):
         """The DSP with its three registers; returns its (registered) product."""
         a = Signal(signed(_DSP_WIDTH))
         b = Signal(signed(_DSP_WIDTH))
         p = Signal(2 * _DSP_WIDTH)
-        m.d.comb += [a.eq(a_in), b.eq(b_in)]
+        m.d.comb += [a.eq(self.a), b.eq(self.b)]
         zero = Const(0, 1)
         local = self._b_reset is not None
         ports = {
@@ -201,7 +171,7 @@ class Multiplier(wiring.Component):
             "i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1),
             "i_SOURCEA": zero, "i_SOURCEB": zero,
             "i_CLK0": ClockSignal(), "i_CLK1": zero, "i_CLK2": zero, "i_CLK3": zero,
-            "i_CE0": a_en, "i_CE1": b_en, "i_CE2": self.p_en, "i_CE3": zero,
+            "i_CE0": self.a_en, "i_CE1": self.b_en, "i_CE2": self.p_en, "i_CE3": zero,
             "i_RST0": self._b_reset if local else ResetSignal(), "i_RST1": zero, "i_RST2": zero, "i_RST3": zero,
         }
         m.submodules.dsp = Instance(

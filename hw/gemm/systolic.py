@@ -1,9 +1,9 @@
 """Systolic MAC arrays, weight-stationary and output-stationary, of any ``rows`` x ``cols``.
 
 Both arrays are fully registered: inputs are registered once on entry, every PE is one pipeline
-stage (operands pass to the next PE through registers, the multiplier registers its operands and
-its product twice each, the accumulation is registered), so the clock is set by one PE, not by
-the array size.
+stage (operands pass to the next PE through registers, the multiplier registers its operands and,
+twice, its product, the accumulation is registered), so the clock is set by one PE, not by the
+array size.
 
 Flow control: the arrays never stop. A valid bit travels with each input through the pipeline,
 and bubbles travel like data. Backpressure is absorbed by an output queue deep enough to hold
@@ -70,7 +70,7 @@ class _ArrayBase(wiring.Component):
     @property
     def latency(self):
         """:attr:`GemmConfig.latency <hw.gemm.config.GemmConfig.latency>`:
-        ``rows + cols + 6`` cycles."""
+        ``rows + cols + 5`` cycles."""
         return self._config.latency
 
     @property
@@ -142,11 +142,6 @@ class _ArrayBase(wiring.Component):
         cfg = self._config
         room, spend = self._credits(m, 1)
         shadow_full = Signal()
-        # The activation registers are reset-less like the array's other data registers, and
-        # so also of another kind than what drives them: Yosys merges a register into any
-        # identical one, and inputs that are delayed copies of each other (as the build
-        # harness's shift chain makes them) merged every row's activation chain into one chain
-        # spanning all rows, so that each PE's activation came from a far-away row.
         m.d.comb += self.a.ready.eq(room & (~self.a.payload.swap | shadow_full))
         accept = self.a.valid & self.a.ready
         swap_accept = accept & self.a.payload.swap
@@ -155,7 +150,7 @@ class _ArrayBase(wiring.Component):
             swap_accept=swap_accept, shadow_full=shadow_full,
             valid_in=_register(m, accept, "valid_in"),
             swap_in=_register(m, swap_accept, "swap_in"),
-            acts_in=[_register(m, self.a.payload.data[k], f"act_in_{k}", reset_less=True)
+            acts_in=[_register(m, self.a.payload.data[k], f"act_in_{k}")
                      for k in range(cfg.rows)],
             shadow=[[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}")
                      for n in range(cfg.cols)] for k in range(cfg.rows)])
@@ -179,8 +174,6 @@ class _ArrayBase(wiring.Component):
                          b_reset=b_reset)
         m.submodules[name] = mul
         return mul
-
-
 class WeightStationaryArray(_ArrayBase):
     """Weight-stationary systolic array: ``C[m, :] = A[m, :] @ W`` for a ``rows`` x ``cols``
     weight tile ``W`` held in the PEs.
@@ -215,7 +208,7 @@ class WeightStationaryArray(_ArrayBase):
         Vectors before the first swap after reset use all-zero weights.
     c : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
         ``C[m, :]``, one vector per ``a`` transfer, in order. Without backpressure it is offered
-        :attr:`latency` = ``rows + cols + 6`` cycles after its ``a`` transfer; at most one vector
+        :attr:`latency` = ``rows + cols + 5`` cycles after its ``a`` transfer; at most one vector
         per cycle in and out.
 
     Raises
@@ -340,7 +333,7 @@ class OutputStationaryArray(_ArrayBase):
         ``i.payload.last``), so tiles with K >= ``rows`` stream back to back.
     c : Out(stream.Signature(ArrayLayout(signed(acc_bits), cols)))
         The tile's rows ``C[0, :]``, ``C[1, :]``, ... ``C[rows - 1, :]``, in that order. Without
-        backpressure ``C[0, :]`` is offered :attr:`latency` = ``rows + cols + 6`` cycles after
+        backpressure ``C[0, :]`` is offered :attr:`latency` = ``rows + cols + 5`` cycles after
         the ``last`` transfer and the following rows in the next ``rows - 1`` cycles.
 
     Raises
