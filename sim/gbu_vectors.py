@@ -6,21 +6,14 @@ A tile case is what the core takes and gives for one tile: the header (``count``
 color``), and the expected 256 output pixels in row-major order.
 """
 
-import torch
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from golden.gbu_model import _shade_tile, quantize_splats, row_setup
+from golden.gbu_model import quantize_splats, row_setup, shade_tile
 from hw.gbu.core import pixel_layout, splat_layout, tile_layout
 
 
 __all__ = ["tile_case", "lane_records", "splat_payloads", "core_vectors"]
-
-
-def _inside(splats, origin, tile):
-    X, Y = origin
-    py, px = torch.meshgrid(torch.arange(tile), torch.arange(tile), indexing="ij")
-    return ((px + X < splats.width) & (py + Y < splats.height)).reshape(-1)
 
 
 def splat_payloads(cfg, splats, ids, origin):
@@ -48,7 +41,7 @@ def tile_case(cfg, splats, tiles, t):
     tile = cfg.tile
     origin = ((t % gx) * tile, (t // gx) * tile)
     ids = tiles.tile(t)
-    result = _shade_tile(cfg, splats, ids, origin, _inside(splats, origin, tile), False)
+    result = shade_tile(cfg, splats, tiles, t)
     pixels = [[*result.image_raw[p].tolist(), int(result.T_raw[p]), int(result.n_contrib[p]),
                int(result.n_blended[p])] for p in range(tile * tile)]
     return {
