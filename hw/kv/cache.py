@@ -201,10 +201,9 @@ class KVCacheEngine(wiring.Component):
         m.d.comb += cls.eq(cmd.layer % cfg.classes)     # a few LUTs: layer has ~log2(L) bits
         written = Signal(L)             # layers whose row of the step in progress is stored
         is_written = written.bit_select(cmd.layer[:max(1, (L - 1).bit_length())], 1)
-        # All are, as a register: a COMMIT checks it in the cycle after it is taken, and the
-        # last WRITE was taken in the cycle before at the latest.
-        complete = Signal()
-        m.d.sync += complete.eq(written == (1 << L) - 1)
+        # All are, in the cycle a COMMIT or APPEND is taken (the last WRITE was taken in the
+        # cycle before at the latest).
+        complete = written == (1 << L) - 1
         # Another APPEND leaves a row for the token after it, as a register like ``complete``.
         room = Signal()
         m.d.sync += room.eq(indexer.length <= cfg.rows_per_layer - 2)
@@ -260,6 +259,18 @@ class KVCacheEngine(wiring.Component):
         m.d.sync += [credits.eq(credits - take + give),
                      credit.eq(give | (credits >= 2) | ((credits == 1) & ~take))]
 
+        # What a COMMIT or APPEND does, decided in the cycle it is taken: the table and the
+        # indexer, which fan these pulses out to every class's registers, act in the next cycle
+        # from these registers alone.
+        do_commit, do_append, do_final = Signal(), Signal(), Signal()
+        m.d.sync += [do_commit.eq(0), do_append.eq(0), do_final.eq(0)]
+
+        m.d.comb += [table.commit.eq(do_commit), table.append.eq(do_append | do_final),
+                     table.hold.eq(do_final), indexer.append.eq(do_append | do_final),
+                     indexer.compact.eq(do_final)]
+        with m.If(do_commit | do_append | do_final):
+            m.d.sync += written.eq(0)
+
         status = Signal(Status)         # the one answer of RESPOND
         state = Signal(_State)
         with m.If(state == _State.IDLE):
@@ -277,9 +288,17 @@ class KVCacheEngine(wiring.Component):
                         with m.If(~is_written):
                             m.d.comb += storage.w_en.eq(1)
                 with m.Elif(cmd.op == Op.COMMIT):
-                    m.d.sync += state.eq(Mux(indexer.prefill, _State.FINAL, _State.COMMIT))
+                    m.d.sync += [state.eq(Mux(indexer.prefill, _State.FINAL, _State.COMMIT)),
+                                 do_commit.eq(complete & ~indexer.prefill),
+                                 do_final.eq(complete & indexer.prefill)]
+                    with m.If(~complete):
+                        m.d.sync += self.errors.missing_write.eq(1)
                 with m.Elif(cmd.op == Op.APPEND):
-                    m.d.sync += state.eq(_State.APPEND)
+                    m.d.sync += [state.eq(_State.APPEND), do_append.eq(complete & room)]
+                    with m.If(~complete):
+                        m.d.sync += self.errors.missing_write.eq(1)
+                    with m.Elif(~room):
+                        m.d.sync += self.errors.overflow.eq(1)
                 with m.Elif(cmd.op == Op.READ):
                     m.d.sync += [read_layer.eq(cmd.layer), read_cls.eq(cls),
                                  read_written.eq(is_written)]
@@ -292,31 +311,11 @@ class KVCacheEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += self.errors.bad_op.eq(1)
 
-        with m.Elif(state == _State.COMMIT):
-            with m.If(complete):
-                m.d.comb += table.commit.eq(1)
-                m.d.sync += written.eq(0)
-            with m.Else():
-                m.d.sync += self.errors.missing_write.eq(1)
-            m.d.sync += state.eq(_State.IDLE)
-
-        with m.Elif(state == _State.APPEND):
-            with m.If(~complete):
-                m.d.sync += self.errors.missing_write.eq(1)
-            with m.Elif(~room):
-                m.d.sync += self.errors.overflow.eq(1)
-            with m.Else():
-                m.d.comb += [table.append.eq(1), indexer.append.eq(1)]
-                m.d.sync += written.eq(0)
+        with m.Elif((state == _State.COMMIT) | (state == _State.APPEND)):
             m.d.sync += state.eq(_State.IDLE)
 
         with m.Elif(state == _State.FINAL):
-            with m.If(complete):
-                m.d.comb += [table.append.eq(1), table.hold.eq(1), indexer.append.eq(1),
-                             indexer.compact.eq(1)]
-                m.d.sync += [written.eq(0), state.eq(_State.PREFILL)]
-            with m.Else():
-                m.d.sync += [self.errors.missing_write.eq(1), state.eq(_State.IDLE)]
+            m.d.sync += state.eq(Mux(do_final, _State.PREFILL, _State.IDLE))
 
         with m.Elif(state == _State.PREFILL):
             # The indexer hands its walks to the table; once it is done, and so is the last
