@@ -28,6 +28,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.block_ram import RegisteredRAM
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.stream import CreditFIFO, StreamFIFO
 from .config import (ENGINE_ACC_STAGES, ENGINE_FEED_STAGES, ENGINE_QUEUE_LATENCY, N_BITS,
                      SHIFT_BITS, GemmConfig)
@@ -88,7 +89,7 @@ def _credits(m, depth, spend, give_back, name):
     return ok
 
 
-class TensorEngine(wiring.Component):
+class TensorEngine(ConfiguredComponent):
     """Tiled GEMM engine with int8 requantized outputs, on the array ``config`` selects.
 
     Computes ``C[m, n] = sat8(relu?(round(sum_k A[m, k] W[k, n] * mult[n] / 2**shift[n])))``
@@ -141,9 +142,7 @@ class TensorEngine(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GemmConfig):
-            raise TypeError(f"TensorEngine.config must be a GemmConfig, not {config!r}")
-        self._config = config
+        check_config("TensorEngine", config, GemmConfig)
         if config.array == "dot-product":
             self._array_cls = DotProductEngine
         elif config.dataflow == "ws":
@@ -151,7 +150,7 @@ class TensorEngine(wiring.Component):
         else:
             self._array_cls = OutputStationaryArray
         rows, cols = config.rows, config.cols
-        super().__init__({
+        super().__init__(config, {
             "cmd": In(stream.Signature(data.StructLayout(self._cmd_layout(config)))),
             "q": In(stream.Signature(data.StructLayout({
                 "multiplier": data.ArrayLayout(signed(config.scale_bits), cols),
@@ -169,10 +168,6 @@ class TensorEngine(wiring.Component):
         return {"m": range(m_max + 1), "k": range(config.max_k + 1),
                 "n": unsigned(N_BITS), "relu": 1}
 
-    @property
-    def config(self):
-        """The :class:`~hw.gemm.config.GemmConfig` the engine is built from."""
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

@@ -5,6 +5,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from .bus import BusDecoder, BusSignature, address_width
 from .peripherals import MemoryWindow, RegisterBank
 from .config import HostConfig
@@ -15,7 +16,7 @@ from .uart import UARTRx, UARTTx
 __all__ = ["DemoTarget", "HostBridge", "add_host_link"]
 
 
-class DemoTarget(wiring.Component):
+class DemoTarget(ConfiguredComponent):
     """The demo peripherals of ``config.regions`` behind a decoder: region ``regs``, a
     :class:`RegisterBank` of ``reg_words``, and region ``mem``, a :class:`MemoryWindow` of
     ``mem_words``.
@@ -27,14 +28,9 @@ class DemoTarget(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, HostConfig):
-            raise TypeError(f"DemoTarget needs a HostConfig, not {config!r}")
-        self._config = config
-        super().__init__({"bus": In(BusSignature(address_width(config.address_map)))})
+        check_config("DemoTarget", config, HostConfig)
+        super().__init__(config, {"bus": In(BusSignature(address_width(config.address_map)))})
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()
@@ -47,7 +43,7 @@ class DemoTarget(wiring.Component):
         return m
 
 
-class HostBridge(wiring.Component):
+class HostBridge(ConfiguredComponent):
     """UART pins to the demo target: ``UARTRx -> HostProtocol -> DemoTarget``, responses out
     through ``UARTTx``.
 
@@ -69,14 +65,9 @@ class HostBridge(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, HostConfig):
-            raise TypeError(f"HostBridge needs a HostConfig, not {config!r}")
-        self._config = config
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        check_config("HostBridge", config, HostConfig)
+        super().__init__(config, {"rx": In(1, init=1), "tx": Out(1, init=1)})
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

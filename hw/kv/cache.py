@@ -21,6 +21,7 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent
 from ..lib.config import check_int
 from ..lib.stream import SkidBuffer, StreamFIFO
 from .ladder import LadderIndexer
@@ -105,7 +106,7 @@ def error_layout():
                               "missing_write": 1, "overflow": 1})
 
 
-class KVCacheEngine(wiring.Component):
+class KVCacheEngine(ConfiguredComponent):
     """KV cache for streaming decode and prefills under LaCache (clean mode for prefills) or
     StreamingLLM, with compaction work independent of the budget in decode and proportional to
     the entries freed in a prefill.
@@ -160,20 +161,16 @@ class KVCacheEngine(wiring.Component):
     """
 
     def __init__(self, *, config, fifo_depth=16):
-        self._config = check_kv_config("KVCacheEngine", config)
+        check_kv_config("KVCacheEngine", config)
         self._fifo_depth = check_int("fifo_depth", fifo_depth, min=3, max=1 << 16,
                                      owner="KVCacheEngine")
-        super().__init__({
+        super().__init__(config, {
             "cmd": In(stream.Signature(command_layout(config))),
             "rsp": Out(stream.Signature(response_layout(config))),
             "errors": Out(error_layout()),
             "length": Out(range(config.rows_per_layer + 1)),
         })
 
-    @property
-    def config(self):
-        """The :class:`KVConfig` the engine is built from."""
-        return self._config
 
     @property
     def fifo_depth(self):

@@ -33,9 +33,10 @@ a list of rows and are not offered.
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, enum, wiring
+from amaranth.lib import data, enum
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent
 from .policy import check_kv_config, prefill_ports
 
 
@@ -82,7 +83,7 @@ def plan_layout(config):
     })
 
 
-class LadderIndexer(wiring.Component):
+class LadderIndexer(ConfiguredComponent):
     """LaCache plan of the next streaming-decode step, and the ladder state it advances.
 
     Parameters
@@ -115,8 +116,8 @@ class LadderIndexer(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = check_kv_config("LadderIndexer", config, ("lacache",))
-        super().__init__({
+        check_kv_config("LadderIndexer", config, ("lacache",))
+        super().__init__(config, {
             "advance": In(1),
             "length": Out(range(config.rows_per_layer + 1)),
             "sink": Out(1),
@@ -124,10 +125,6 @@ class LadderIndexer(wiring.Component):
             **prefill_ports(config),
         })
 
-    @property
-    def config(self):
-        """The :class:`KVConfig` the indexer is built from."""
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

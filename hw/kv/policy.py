@@ -13,6 +13,7 @@ import typing
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import check_config
 from .config import POLICIES, KVConfig
 
 
@@ -28,8 +29,7 @@ class Window(typing.NamedTuple):
 
 def check_kv_config(owner, config, policies=POLICIES):
     """Check that ``config`` is a :class:`KVConfig` with one of ``policies``; return it."""
-    if not isinstance(config, KVConfig):
-        raise TypeError(f"{owner}.config must be a KVConfig, not {config!r}")
+    check_config(owner, config, KVConfig)
     if config.policy not in policies:
         raise ValueError(f"{owner}.config.policy={config.policy!r} is not supported: expected "
                          + " or ".join(repr(p) for p in policies))

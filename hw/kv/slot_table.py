@@ -35,10 +35,11 @@ per class, a ring of ``2**slot_bits`` entries that every dropped row enters: a c
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import data, enum, stream
 from amaranth.lib.wiring import In, Out
 
 from ..lib.block_ram import RegisteredRAM
+from ..lib.component import ConfiguredComponent
 from .policy import check_kv_config, compact_layout, compaction_window
 
 
@@ -66,7 +67,7 @@ def walk_cycles(config, groups):
     return 2 * (compaction_window(config).B * groups + 2) + 4
 
 
-class SlotTable(wiring.Component):
+class SlotTable(ConfiguredComponent):
     """Per-class linked slot tables with their row allocators, compaction and read-out walker.
 
     Parameters
@@ -135,14 +136,14 @@ class SlotTable(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = cfg = check_kv_config("SlotTable", config)
+        cfg = check_kv_config("SlotTable", config)
         rows = cfg.rows_per_layer
         width = (rows + 1).bit_length()
         self.links = [RegisteredRAM(width=width, depth=rows + 2) for _ in range(cfg.classes)]
         self.skips = [RegisteredRAM(width=width, depth=rows + 2) for _ in range(cfg.classes)]
         self.free = [RegisteredRAM(width=cfg.slot_bits, depth=1 << cfg.slot_bits)
                      for _ in range(cfg.classes)]
-        super().__init__({
+        super().__init__(config, {
             "pending": Out(data.ArrayLayout(unsigned(cfg.slot_bits), cfg.classes)),
             "commit": In(1),
             "drop": In(1),
@@ -168,10 +169,6 @@ class SlotTable(wiring.Component):
             "busy": Out(1),
         })
 
-    @property
-    def config(self):
-        """The :class:`KVConfig` the table is built from."""
-        return self._config
 
     @property
     def sentinel(self):

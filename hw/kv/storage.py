@@ -1,10 +1,11 @@
 """On-chip K/V rows of every layer, addressed by layer and physical row (slot)."""
 
 from amaranth.hdl import Cat, Module, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from ..lib.block_ram import RegisteredRAM
+from ..lib.component import ConfiguredComponent, check_config
 from .config import KVConfig
 
 
@@ -19,7 +20,7 @@ def row_layout(config):
     return data.StructLayout({"k": unsigned(bits), "v": unsigned(bits)})
 
 
-class KVStorage(wiring.Component):
+class KVStorage(ConfiguredComponent):
     """One memory of ``layers * 2**slot_bits`` K/V rows; a row is written once and never moved.
 
     The address is ``{layer, slot}`` concatenated, so no multiplier is needed; rows past
@@ -45,22 +46,16 @@ class KVStorage(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, KVConfig):
-            raise TypeError(f"KVStorage.config must be a KVConfig, not {config!r}")
-        self._config = config
+        check_config("KVStorage", config, KVConfig)
         layer = unsigned(max(1, (config.layers - 1).bit_length()))
         slot = unsigned(config.slot_bits)
-        super().__init__({
+        super().__init__(config, {
             "w_en": In(1), "w_layer": In(layer), "w_slot": In(slot),
             "w_row": In(row_layout(config)),
             "r_en": In(1), "r_layer": In(layer), "r_slot": In(slot),
             "r_row": Out(row_layout(config)),
         })
 
-    @property
-    def config(self):
-        """The :class:`KVConfig` the storage is built from."""
-        return self._config
 
     @property
     def depth(self):

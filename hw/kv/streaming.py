@@ -8,9 +8,10 @@ entries drops the ``N - budget`` entries after the sinks: one walk of that many 
 """
 
 from amaranth.hdl import Module
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent
 from .policy import check_kv_config, prefill_ports
 
 
@@ -23,7 +24,7 @@ def streaming_plan_layout():
     return data.StructLayout({"active": 1, "drop": 1, "startover": 1})
 
 
-class StreamingIndexer(wiring.Component):
+class StreamingIndexer(ConfiguredComponent):
     """StreamingLLM plan of the next streaming-decode step; same ports as
     :class:`~hw.kv.ladder.LadderIndexer`, with a reduced plan.
 
@@ -54,8 +55,8 @@ class StreamingIndexer(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = check_kv_config("StreamingIndexer", config, ("streaming",))
-        super().__init__({
+        check_kv_config("StreamingIndexer", config, ("streaming",))
+        super().__init__(config, {
             "advance": In(1),
             "length": Out(range(config.rows_per_layer + 1)),
             "sink": Out(1),
@@ -63,10 +64,6 @@ class StreamingIndexer(wiring.Component):
             **prefill_ports(config),
         })
 
-    @property
-    def config(self):
-        """The :class:`KVConfig` the indexer is built from."""
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

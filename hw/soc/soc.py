@@ -17,6 +17,7 @@ from ..host.bridge import add_host_link
 from ..host.bus import BusDecoder, address_map_json
 from ..host.config import allocate_regions
 from ..kv.cache import KVCacheEngine
+from ..lib.component import ConfiguredComponent, check_config
 from .accelerator_bus import AcceleratorBus, SignalWords
 from .config import SoCConfig
 
@@ -27,7 +28,7 @@ __all__ = ["INFO_MAGIC", "SoC"]
 INFO_MAGIC = int.from_bytes(b"AFG1", "little")
 
 
-class SoC(wiring.Component):
+class SoC(ConfiguredComponent):
     """Host bridge and accelerators on one bus.
 
     Parameters
@@ -49,9 +50,7 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, SoCConfig):
-            raise TypeError(f"SoC needs a SoCConfig, not {config!r}")
-        self._config = config
+        check_config("SoC", config, SoCConfig)
         cores = {"gemm": config.gemm and TensorEngine(config=config.gemm),
                  "kv": config.kv and KVCacheEngine(config=config.kv),
                  "gbu": config.gbu and GaussianBlendingUnit(config=config.gbu)}
@@ -60,11 +59,8 @@ class SoC(wiring.Component):
                               for name, core in cores.items() if core is not None]
         self._regions = (("info", 2),
                          *(r for acc in self._accelerators for r in acc.regions))
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        super().__init__(config, {"rx": In(1, init=1), "tx": Out(1, init=1)})
 
-    @property
-    def config(self):
-        return self._config
 
     @property
     def accelerators(self):
