@@ -1,7 +1,10 @@
 """Gaussian Blending Unit figures, ``irss`` and ``naive`` side by side: per lane count, the
 routed build on an 85F (LUT, FF, DSP, EBR, fmax from nextpnr); from the bit-exact model on the
 garden scene at 648x420, cycles per tile, Gaussian-pixel evaluations per cycle, lane utilization,
-interval skip rate, and frames per second at the routed fmax and at 1 GHz.
+skip rates (``interval``: of the pixels of the rows set up, those outside their interval;
+``pixel``: of the pixels of every (Gaussian, row) pair of the live rows, which the naive dataflow
+evaluates, those IRSS never evaluates, outside the row range or the interval), and frames per
+second at the routed fmax and at 1 GHz.
 
     python -m bench.gbu --no-build              # model figures only, every tile of the frame
     python -m bench.gbu --no-build --tiles 64   # the same from a seeded sample of 64 tiles
@@ -77,13 +80,14 @@ def _sample(tiles, count, seed):
 
 
 def _shade(dataflow, splats, tiles, picks):
-    """Per sampled tile: the model's per-row evaluations and row setups, and skipped pairs."""
+    """Per sampled tile: the model's per-row evaluations and row setups, the pixels the
+    intervals skipped and the live (Gaussian, row) pairs."""
     config = GBUConfig(dataflow=dataflow)
     rows = []
     for t in tqdm(picks, desc=f"model {dataflow}", unit="tile"):
         r = shade_tile(config, splats, tiles, t)
         rows.append({"row_evals": r.row_evals.tolist(), "row_setups": r.row_setups.tolist(),
-                     "skipped": int(r.row_skipped.sum())})
+                     "skipped": int(r.row_skipped.sum()), "pairs": int(r.row_pairs.sum())})
     return rows
 
 
@@ -93,6 +97,7 @@ def _lane_figures(config, shaded, busy, total, fmax_mhz):
     shading = [config.tile_cycles(r["row_evals"], r["row_setups"]) for r in shaded]
     evals = sum(sum(r["row_evals"]) for r in shaded)
     setups = sum(sum(r["row_setups"]) for r in shaded)
+    pairs = sum(r["pairs"] for r in shaded)
     per_tile = [max(c, readout) for c in shading]
     frame = statistics.fmean(per_tile) * busy + readout * (total - busy)
     error = statistics.stdev(per_tile) / math.sqrt(len(per_tile)) * busy \
@@ -104,7 +109,9 @@ def _lane_figures(config, shaded, busy, total, fmax_mhz):
         "cycles_per_tile_max": max(shading),
         "evaluations_per_cycle": round(evals / sum(shading), 3),
         "lane_utilization": round(evals / (lanes * sum(shading)), 4),
-        "interval_skip_rate": round(sum(r["skipped"] for r in shaded) / (config.tile * setups), 4),
+        "interval_skip_rate": round(sum(r["skipped"] for r in shaded) / (config.tile * setups),
+                                    4),
+        "pixel_skip_rate": round(1 - evals / (config.tile * pairs), 4),
         "frame_cycles": round(frame),
         "frame_cycles_stderr": round(error),
         "fps_at_1ghz": round(1e9 / frame, 1),
@@ -191,14 +198,15 @@ def main(argv=None):
             print(f"{what}: {b['fmax_mhz']:6.1f} MHz (target {b['target_mhz']}), LUT {b['LUT']}, "
                   f"FF {b['FF']}, DSP {b['DSP']}, EBR {b['EBR']}")
     print(f"{'dataflow':>8} {'lanes':>5} {'setups':>6} {'cycles/tile':>11} {'evals/cycle':>11} "
-          f"{'lane util':>9} {'skip':>6} {'FPS@1GHz':>9} {'FPS@fmax':>9}")
+          f"{'lane util':>9} {'skip':>6} {'px skip':>7} {'FPS@1GHz':>9} {'FPS@fmax':>9}")
     for label, rows in table.items():
         for r in rows:
             at_fmax = f"{r['fps_at_fmax']:9.1f}" if "fps_at_fmax" in r else f"{'-':>9}"
             print(f"{label.split(',')[0]:>8} {r['lanes']:>5} {r['row_setups']:>6} "
                   f"{r['cycles_per_tile_mean']:>11.1f} "
                   f"{r['evaluations_per_cycle']:>11.3f} {r['lane_utilization']:>9.1%} "
-                  f"{r['interval_skip_rate']:>6.1%} {r['fps_at_1ghz']:>9.1f} {at_fmax}")
+                  f"{r['interval_skip_rate']:>6.1%} {r['pixel_skip_rate']:>7.1%} "
+                  f"{r['fps_at_1ghz']:>9.1f} {at_fmax}")
     for irss, per_lane, naive in zip(table["irss"], table["irss, a row setup per lane"],
                                      table["naive"]):
         print(f"{irss['lanes']:>2} lanes: naive / irss cycles per tile = "

@@ -11,7 +11,8 @@ Stages (``irss``), per tile with origin ``(X, Y)``; ``f_q`` etc. are fraction bi
 1. Input conversion (to nearest, ties to even, saturating, :func:`golden.fixed.quantize`): mean
    ``(mx, my)`` relative to the tile origin (quantized absolute, then ``X << f_q`` subtracted,
    exact, then saturated to ``coord_format``), conic ``(a, b, c)``, opacity ``o`` (``alpha_format``),
-   color (``color_format``).
+   color (``color_format``); and the Gaussian's row range (:func:`row_range`), outside which
+   stage 2 finds every row empty, so that the row setup (``irss``) never spends a cycle there.
 2. Row setup, per (Gaussian, row ``r``), ``dy = my - r`` (exact):
    ``x0 = mx + round(b dy / a)`` (one rounded integer quotient, ``x0_format``);
    ``p0 = round(-(a c - b^2) dy^2 / (2 a))`` (``p0_format``);
@@ -49,7 +50,7 @@ from hw.lib.config import SQ
 
 
 __all__ = ["SKIPPED", "BLENDED", "TERMINATED", "TileResult", "GBUResult", "round_div",
-           "quantize_splats", "row_setup", "exp_unit", "shade_tile", "render_gbu"]
+           "quantize_splats", "row_range", "in_row_range", "row_setup", "exp_unit", "shade_tile", "render_gbu"]
 
 #: Per (pixel, Gaussian) decisions (:attr:`TileResult.decisions`).
 SKIPPED, BLENDED, TERMINATED = 0, 1, 2
@@ -110,13 +111,17 @@ class TileResult:
     T_raw : (256,) int64, ``t_format``
     n_blended, n_contrib : (256,) int64
     row_setups : (16,) int64
-        (Gaussian, row) setups done while the row was alive.
+        (Gaussian, row) setups done while the row was alive: ``irss`` sets up only the rows
+        inside the Gaussian's :func:`row_range`, ``naive`` every row.
     row_empty : (16,) int64
         Of those, the ones whose interval was empty (no lane work).
     row_evals : (16,) int64
         Pixels evaluated by the lane of the row (interval lengths; ``16`` per setup in naive).
     row_skipped : (16,) int64
         ``16 * row_setups - row_evals``: pixels the interval spared.
+    row_pairs : (16,) int64
+        (Gaussian, row) pairs while the row was alive, set up or not: ``16 * row_pairs -
+        row_evals`` pixels were spared by the row range and the interval together.
     cycles : int
         :meth:`GBUConfig.tile_cycles` of ``row_evals`` and ``row_setups`` (lanes or row setups,
         whichever is busier).
@@ -131,6 +136,7 @@ class TileResult:
     row_empty: torch.Tensor
     row_evals: torch.Tensor
     row_skipped: torch.Tensor
+    row_pairs: torch.Tensor
     cycles: int
     decisions: torch.Tensor = None
 
@@ -156,17 +162,62 @@ def quantize_splats(cfg, splats, ids, origin):
     """Stage 1 for the Gaussians ``ids`` of the tile at pixel ``origin = (X, Y)``.
 
     Returns a dict of int64 tensors: ``mx, my`` (``coord_format``, tile-relative), ``a, b, c``
-    (``conic_format``), ``o`` (``alpha_format``), ``color`` (n, 3) (``color_format``)."""
+    (``conic_format``), ``o`` (``alpha_format``), ``color`` (n, 3) (``color_format``) and
+    ``rows_above``, ``rows_below`` (:func:`row_range`)."""
     q = cfg.coord_format
     wide = SQ(min(62 - q.f_bits, 40), q.f_bits)
     mean = quantize(splats.means2d[ids].to(torch.float64), wide)
     rel = mean - torch.tensor(origin, dtype=torch.int64) * (1 << q.f_bits)
     rel = rel.clamp(q.min_int, q.max_int)
     conic = quantize(splats.conics[ids].to(torch.float64), cfg.conic_format)
-    return {"mx": rel[:, 0], "my": rel[:, 1], "a": conic[:, 0], "b": conic[:, 1],
-            "c": conic[:, 2],
-            "o": quantize(splats.opacities[ids].to(torch.float64), cfg.alpha_format),
-            "color": quantize(splats.colors[ids].to(torch.float64), cfg.color_format)}
+    g = {"mx": rel[:, 0], "my": rel[:, 1], "a": conic[:, 0], "b": conic[:, 1], "c": conic[:, 2],
+         "o": quantize(splats.opacities[ids].to(torch.float64), cfg.alpha_format),
+         "color": quantize(splats.colors[ids].to(torch.float64), cfg.color_format)}
+    g["rows_above"], g["rows_below"] = row_range(cfg, g)
+    return g
+
+
+def row_range(cfg, g):
+    """The tile rows a quantized Gaussian can touch, as ``(rows_above, rows_below)``: int64
+    tensors (n,) of the rows at the top and at the bottom of the tile that :func:`row_setup`
+    finds empty whatever the x-interval; ``rows_above + rows_below >= tile`` when every row is
+    empty (then both are ``tile - 1``). ``0, 0`` (every row) is always a valid range.
+
+    Exact integer arithmetic from ``my``, the conic and ``o``. A row is empty when ``a <= 0``,
+    ``L = log_table[bitlen(o)]`` is undefined, or ``p0 + L < 0`` with
+    ``p0 = sat(round(-k dy^2 2**e / (2 a)))``, ``k = a c - b^2``, ``e = f_p - f_c - 2 f_q``.
+    Every rounding mode rounds up by at most 1/2, and saturation keeps ``p0 < -L`` when
+    ``-L > p0_format.min_int``; so a row with ``p0 + L >= 0`` has
+    ``k dy^2 2**max(e, 0) <= (2 L + 1) a 2**max(-e, 0)``, that is ``|dy| <= d``,
+    ``d = isqrt(floor((2 L + 1) a 2**max(-e, 0) / (k 2**max(e, 0))))``, and row ``r`` lies in
+    ``[ceil((my - d) / 2**f_q), floor((my + d) / 2**f_q)]``. With ``k <= 0`` (``p0 >= 0``) or a
+    ``p0_format`` too narrow to hold ``-L``, every row may be non-empty."""
+    fq, fc, fp = cfg.coord_format.f_bits, cfg.conic_format.f_bits, cfg.p0_format.f_bits
+    e = fp - fc - 2 * fq
+    up, down = max(e, 0), max(-e, 0)
+    top = cfg.tile - 1
+    table = cfg.log_table
+    above, below = [], []
+    for my, a, b, c, o in zip(*(g[f].tolist() for f in ("my", "a", "b", "c", "o"))):
+        L = table[o.bit_length()]
+        k = a * c - b * b
+        if a <= 0 or L is None:
+            lo, hi = top, 0
+        elif k <= 0 or -L <= cfg.p0_format.min_int:
+            lo, hi = 0, top
+        else:
+            d = math.isqrt(((2 * L + 1) * a << down) // (k << up))
+            lo = max(0, -((d - my) >> fq))
+            hi = min(top, (my + d) >> fq)
+        above.append(lo if lo <= hi else top)
+        below.append(top - hi if lo <= hi else top)
+    return torch.tensor(above, dtype=torch.int64), torch.tensor(below, dtype=torch.int64)
+
+
+def in_row_range(cfg, g):
+    """(n, tile) bool: row ``r`` lies inside the Gaussian's :func:`row_range`."""
+    r = torch.arange(cfg.tile)[None, :]
+    return (r >= g["rows_above"][:, None]) & (r <= cfg.tile - 1 - g["rows_below"][:, None])
 
 
 def row_setup(cfg, g):
@@ -275,10 +326,12 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
         setup["a_acc"] = g["a"] << (cfg.acc_format.f_bits - cfg.conic_format.f_bits)
         power, evaluated = _irss_power(cfg, setup)
         lengths = (setup["hi"] - setup["lo"] + 1).clamp(min=0)
+        set_up = in_row_range(cfg, g)
     elif n:
         power = _naive_power(cfg, g)
         evaluated = torch.ones(n, tile, tile, dtype=torch.bool)
         lengths = torch.full((n, tile), tile, dtype=torch.int64)
+        set_up = torch.ones(n, tile, dtype=torch.bool)
     if n:
         e = exp_unit(cfg, power)
         alpha = round_div(g["o"][:, None, None] * e, 1 << fa_, rnd).clamp(max=cfg.alpha_max_raw)
@@ -294,14 +347,17 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
     row_setups = torch.zeros(tile, dtype=torch.int64)
     row_empty = torch.zeros(tile, dtype=torch.int64)
     row_evals = torch.zeros(tile, dtype=torch.int64)
+    row_pairs = torch.zeros(tile, dtype=torch.int64)
     decisions = torch.full((n, npix), TERMINATED, dtype=torch.int8) if record else None
     one_a = 1 << fa_
     for j in range(n):
         if bool(done.all()):
             break
         row_alive = ~done.reshape(tile, tile).all(1)
-        row_setups += row_alive
-        row_empty += row_alive & (lengths[j] == 0)
+        row_pairs += row_alive
+        setups = row_alive & set_up[j]
+        row_setups += setups
+        row_empty += setups & (lengths[j] == 0)
         row_evals += torch.where(row_alive, lengths[j], 0)
         live = ~done
         tk = take[j] & live
@@ -329,7 +385,7 @@ def _shade_tile(cfg, splats, ids, origin, inside, record):
     row_evals_l = row_evals.tolist()
     return TileResult(image_raw=image, T_raw=T, n_blended=n_blended, n_contrib=n_contrib,
                       row_setups=row_setups, row_empty=row_empty, row_evals=row_evals,
-                      row_skipped=tile * row_setups - row_evals,
+                      row_skipped=tile * row_setups - row_evals, row_pairs=row_pairs,
                       cycles=cfg.tile_cycles(row_evals_l, row_setups.tolist()),
                       decisions=decisions)
 

@@ -3,7 +3,8 @@ plain Python integers (JSON-ready for the cocotb testbench, payload-ready for am
 
 A tile case is what the core takes and gives for one tile: the header (``count``, ``cols``,
 ``rows``), the Gaussians in list order as the model quantizes them (raw ``mx, my, a, b, c, o,
-color``), and the expected 256 output pixels in row-major order.
+color`` and the row range ``rows_above, rows_below``), and the expected 256 output pixels in
+row-major order.
 """
 
 from amaranth.hdl import Shape
@@ -22,7 +23,8 @@ def splat_payloads(cfg, splats, ids, origin):
         return []
     g = quantize_splats(cfg, splats, ids, origin)
     cols = {k: v.tolist() for k, v in g.items()}
-    return [{k: cols[k][n] for k in ("mx", "my", "a", "b", "c", "o", "color")}
+    return [{k: cols[k][n] for k in ("mx", "my", "a", "b", "c", "o", "color", "rows_above",
+                                     "rows_below")}
             for n in range(len(ids))]
 
 

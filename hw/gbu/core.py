@@ -5,8 +5,12 @@ Front end: each Gaussian of the tile is broadcast into the queue (a
 :class:`~hw.lib.stream.StreamFIFO` of ``gaussian_fifo_depth``) of every row setup
 (``row_setups`` of them, IRSS; one per lane in the naive dataflow); a row generator walks the rows
 of the lanes that setup serves for the Gaussian at the head of its queue, slot by slot and lane
-by lane, skipping rows that have stopped, into the row setup
-(:class:`~hw.gbu.row_setup.RowSetup`), which makes one record per cycle; its non-empty records
+by lane, into the row setup (:class:`~hw.gbu.row_setup.RowSetup`), which makes one record per
+cycle. The generator passes over, without spending a cycle, rows that have stopped and (IRSS)
+rows outside the Gaussian's row range, which comes with the Gaussian (``rows_above``,
+``rows_below``: computed where it is quantized, :func:`golden.gbu_model.row_range`, a superset
+of the rows whose interval is non-empty); a Gaussian whose range is empty is dropped as it is
+taken. The row setup's non-empty records
 go to the queue of their lane (``record_fifo_depth``, so that a lane with light rows runs ahead
 of one with heavy rows) and from there to the lane (:class:`~hw.gbu.lane.RowShader`), which
 spends an interval's length on each. In the naive dataflow the generator feeds its lane
@@ -42,12 +46,17 @@ _OUT_DEPTH = 8
 def splat_layout(config):
     """One Gaussian as :func:`golden.gbu_model.quantize_splats` gives it: ``mx``, ``my``
     (``coord_format``, tile-relative), ``a``, ``b``, ``c`` (``conic_format``), ``o``
-    (``alpha_format``), ``color`` (3 x ``color_format``)."""
+    (``alpha_format``), ``color`` (3 x ``color_format``), and its row range
+    (:func:`golden.gbu_model.row_range`): ``rows_above`` and ``rows_below``, the rows at the top
+    and at the bottom of the tile that IRSS does not set up (none when both are 0, the safe
+    default; none is set up when they add up to ``tile`` or more). Naive ignores the range."""
     coord, conic = fixed_shape(config.coord_format), fixed_shape(config.conic_format)
+    rows = unsigned((config.tile - 1).bit_length())
     return data.StructLayout({
         "mx": coord, "my": coord, "a": conic, "b": conic, "c": conic,
         "o": fixed_shape(config.alpha_format),
         "color": data.ArrayLayout(fixed_shape(config.color_format), 3),
+        "rows_above": rows, "rows_below": rows,
     })
 
 
@@ -146,8 +155,14 @@ class GaussianBlendingUnit(wiring.Component):
         ]
         took = self.splats.valid & self.splats.ready
         closing = listing & (remaining == 0) & room
+        # A Gaussian whose row range is empty has no row to set up (IRSS): dropped at once.
+        if cfg.dataflow == "irss":
+            splat = self.splats.payload
+            no_rows = splat.rows_above + splat.rows_below >= cfg.tile
+        else:
+            no_rows = Const(0)
         for q in queues:
-            m.d.comb += [q.i.valid.eq((took & ~all_done) | closing),
+            m.d.comb += [q.i.valid.eq((took & ~all_done & ~no_rows) | closing),
                          q.i.payload.splat.eq(self.splats.payload),
                          q.i.payload.index.eq(index + 1), q.i.payload.bank.eq(bank_in),
                          q.i.payload.marker.eq(closing)]
@@ -235,28 +250,50 @@ class GaussianBlendingUnit(wiring.Component):
     def _front(self, m, group, lanes, queue):
         """Row generator ``group`` from ``queue`` into ``lanes``, through one row setup for IRSS:
         one (Gaussian, row) per cycle over the lanes' rows (slot by slot, lane by lane, so that
-        consecutive records go to different lanes), skipping rows that have stopped; a marker
-        is passed on once to each lane."""
+        consecutive records go to different lanes). Rows that have stopped and, for IRSS, rows
+        outside the Gaussian's range (``rows_above``, ``rows_below``) are passed over without
+        costing a cycle: each cycle issues the first row still wanted, and the Gaussian leaves
+        the queue with the last one. A marker is passed on once to each lane."""
         cfg = self._config
         sb = slot_bits(cfg)
         steps = [(n, s) for s in range(cfg.slots) for n, lane in enumerate(lanes)
                  if s < len(lane_rows(cfg, lane.lane))]
+        rows = [lane_rows(cfg, lanes[n].lane)[s] for n, s in steps]
         head = queue.o.payload
-        step = Signal(range(len(steps)), name=f"step{group}")
-        member = Array(Const(n, range(len(lanes))) for n, _ in steps)[step]
-        slot = Array(Const(s, sb) for _, s in steps)[step]
-        row = Array(Const(lane_rows(cfg, lanes[n].lane)[s], 4) for n, s in steps)[step]
-        done = Array(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
-                     for n, s in steps)[step]
-        skip = ~head.marker & done
-        want = queue.o.valid & ~skip
-        target_ready = Signal(name=f"target_ready{group}")
-        advance = queue.o.valid & (skip | target_ready)
+        done = Cat(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
+                   for n, s in steps)
+        if cfg.dataflow == "irss":
+            top = cfg.tile - 1
+            inside = Cat((head.splat.rows_above <= r) & (head.splat.rows_below <= top - r)
+                         for r in rows)
+        else:
+            inside = Const(-1, len(steps))
         # The first steps are slot 0 of every lane: where a marker goes.
-        last = Mux(head.marker, step == len(lanes) - 1, step == len(steps) - 1)
-        m.d.comb += queue.o.ready.eq(advance & last)
-        with m.If(advance):
-            m.d.sync += step.eq(Mux(last, 0, step + 1))
+        wanted = Signal(len(steps), name=f"wanted{group}")
+        issued = Signal(len(steps), name=f"issued{group}")
+        first = Signal(len(steps), name=f"first{group}")
+        m.d.comb += [
+            wanted.eq(Mux(head.marker, (1 << len(lanes)) - 1, inside & ~done) & ~issued),
+            first.eq(wanted & (~wanted + 1)),                  # its lowest set bit
+        ]
+
+        def select(values, width):
+            # One-hot ``first`` picks a constant: OR of the steps whose value has the bit set.
+            return Cat(Cat(first[k] for k, v in enumerate(values) if v >> bit & 1).any()
+                       for bit in range(width))
+        mb = max(1, (len(lanes) - 1).bit_length())
+        member = select([n for n, _ in steps], mb)
+        slot = select([s for _, s in steps], sb)
+        row = select(rows, 4)
+        want = queue.o.valid & first.any()
+        target_ready = Signal(name=f"target_ready{group}")
+        sent = want & target_ready
+        m.d.comb += queue.o.ready.eq(queue.o.valid & ~(wanted & ~first).any()
+                                     & (~first.any() | target_ready))
+        with m.If(queue.o.valid & queue.o.ready):
+            m.d.sync += issued.eq(0)
+        with m.Elif(sent):
+            m.d.sync += issued.eq(issued | first)
 
         if cfg.dataflow == "naive":
             lane, = lanes
@@ -272,7 +309,6 @@ class GaussianBlendingUnit(wiring.Component):
 
         from .row_setup import RowSetup
         iw = cfg.index_width
-        mb = max(1, (len(lanes) - 1).bit_length())
         setup = RowSetup(config=cfg, tag_width=iw + sb + 2 + mb)
         m.submodules[f"setup{group}"] = setup
         s_in = setup.i.payload

@@ -22,10 +22,17 @@ from . import make_splats
 
 
 def run_core(cfg, cases, *, stall=0.3, seed=0):
-    """Output pixels of every case, as ``[r, g, b, T, n_contrib, n_blended]``."""
+    """Output pixels of every case, as ``[r, g, b, T, n_contrib, n_blended]``, and the cycles
+    until the last one."""
     dut = GaussianBlendingUnit(config=cfg)
     rng = random.Random(seed)
     got = []
+    cycles = [0, 0]                             # now, at the last pixel
+
+    async def clock(ctx):
+        while True:
+            await ctx.tick()
+            cycles[0] += 1
 
     async def producer(ctx):
         for case in cases:
@@ -38,13 +45,15 @@ def run_core(cfg, cases, *, stall=0.3, seed=0):
         for _ in range(256 * len(cases)):
             p = await stream_get(ctx, dut.pixels, rng=rng, stall=stall)
             got.append([*(int(c) for c in p.color), p.t, p.n_contrib, p.n_blended])
+        cycles[1] = cycles[0]
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
+    sim.add_testbench(clock, background=True)
     sim.add_testbench(producer)
     sim.add_testbench(consumer)
     sim.run()
-    return got
+    return got, cycles[1]
 
 
 def check(got, cases):
@@ -69,7 +78,7 @@ def test_empty_partial_and_dropped():
                  pixels=[[3000 << 6, 0, (1 << 14) << 6, 1 << 24, 0, 0]] * 256)
     cases.append(empty)
     assert cases[0]["cols"] == 5 and cases[0]["rows"] == 3
-    check(run_core(cfg, cases), cases)
+    check(run_core(cfg, cases)[0], cases)
 
 
 def test_design_registered():
@@ -98,4 +107,4 @@ def test_irss_shared_row_setup():
                         [[0.5, 0.25, 1.0]] * n)
     cases = [tile_case(cfg, splats, tiles, max(range(len(counts)), key=counts.__getitem__)),
              tile_case(cfg, stack, bin_splats(stack), 0)]
-    check(run_core(cfg, cases, stall=0.2, seed=3), cases)
+    check(run_core(cfg, cases, stall=0.2, seed=3)[0], cases)

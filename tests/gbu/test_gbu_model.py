@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from golden.gbu_model import (BLENDED, SKIPPED, TERMINATED, _irss_power, exp_unit,
-                              quantize_splats, render_gbu, round_div, row_setup)
+                              in_row_range, quantize_splats, render_gbu, round_div, row_setup)
 from golden.splat_binning import bin_splats
 from golden.splat_preprocess import preprocess
 from golden.splat_raster import ALPHA_MAX, ALPHA_MIN, T_MIN, power_of, rasterize
@@ -101,6 +101,9 @@ def test_irss_vs_naive(seed, width, height):
         lanes = GBUConfig().irss_tile_cycles(r.row_evals.tolist())
         assert r.cycles == max(lanes, int(r.row_setups.sum()))    # one row setup for 4 lanes
         assert torch.equal(r.row_skipped, 16 * r.row_setups - r.row_evals)
+        assert bool((r.row_setups <= r.row_pairs).all())
+    for r in naive.tiles:
+        assert torch.equal(r.row_setups, r.row_pairs)                # naive sets up every row
 
 
 def _one_tile(splats):
@@ -161,8 +164,14 @@ def test_empty_rows():
     empty = row_setup(cfg, g)["empty"][0]
     assert not bool(empty[:7].any())                          # |dy| <= 4: contributing
     assert bool(empty[9:].all())                              # |dy| >= 7: 0.25 * 49 > 6.4
-    assert torch.equal(t.row_empty, empty.long())
-    assert int(t.row_evals[9:].sum()) == 0 and int(t.row_skipped[9]) == 16
+    # Only the rows of the Gaussian's range are set up: rows 0 .. 6 (|dy| <= 4.76 from
+    # 0.25 dy^2 <= L = 5.67, the bound for o < 1), exactly the non-empty ones here.
+    inside = in_row_range(cfg, g)[0]
+    assert inside.nonzero().flatten().tolist() == list(range(7))
+    assert torch.equal(t.row_pairs, torch.ones(16, dtype=torch.int64))
+    assert torch.equal(t.row_setups, inside.long())
+    assert torch.equal(t.row_empty, (empty & inside).long())
+    assert int(t.row_evals[9:].sum()) == 0 and int(t.row_skipped[9]) == 0
     dec = t.decisions[0].reshape(16, 16)
     assert bool((dec[9:] == SKIPPED).all())
     assert bool((res.T_raw[9:] == 1 << 24).all())
