@@ -33,12 +33,13 @@ __all__ = ["SIM_SOC_CONFIG", "SoCClient", "StreamStalled", "simulated_client"]
 _WORD_BITS = 32
 
 #: A SoC that keeps ``amaranth.sim`` fast: 4 clocks per bit, blocks long enough that a KV step
-#: takes few frames, a 2x2 tensor engine and the smallest LaCache engine (17 layers: R >= 1 with
-#: the default span of 16). The bus timeout is shorter than the idle timeout, which is what
-#: the driver waits for an answer beyond the line time.
+#: takes few frames, a 2x2 tensor engine, the smallest LaCache engine (17 layers: R >= 1 with
+#: the default span of 16) and no GBU (its row setup alone would double the simulated logic).
+#: The bus timeout is shorter than the idle timeout, which is what the driver waits for an
+#: answer beyond the line time.
 SIM_SOC_CONFIG = SoCConfig(clock_hz=1_000_000, baud=250_000, idle_timeout_us=100,
                            bus_timeout_cycles=64, max_words=64, window_depth=16, gemm_rows=2,
-                           gemm_cols=2, kv_layers=17)
+                           gemm_cols=2, kv_layers=17, gbu_lanes=0)
 
 
 class StreamStalled(DeviceError):
@@ -212,11 +213,12 @@ class SoCClient:
         """Shade one tile on the GBU and return its pixels, row-major.
 
         ``splats`` are the tile's Gaussians front to back, each a dict of raw integers of the
-        GBU's formats (``mx``, ``my`` tile-relative, ``a``, ``b``, ``c``, ``o``, ``color``: as
-        :func:`sim.gbu_vectors.splat_payloads` quantizes them); the first ``cols`` columns and
-        ``rows`` rows of the tile are inside the image. Each pixel is a dict: ``color`` (3 raw
-        ``color_acc_format`` values, background included), ``t`` (final T, raw), ``n_contrib``,
-        ``n_blended``."""
+        GBU's formats (``mx``, ``my`` tile-relative, ``a``, ``b``, ``c``, ``o``, ``color``, and
+        the row range ``rows_above``, ``rows_below``, which may be left out: 0, every row is set
+        up; as :func:`sim.gbu_vectors.splat_payloads` quantizes them); the first ``cols``
+        columns and ``rows`` rows of the tile are inside the image. Each pixel is a dict:
+        ``color`` (3 raw ``color_acc_format`` values, background included), ``t`` (final T,
+        raw), ``n_contrib``, ``n_blended``."""
         cfg = self.gbu_config()
         if len(splats) > cfg.max_gaussians:
             raise ValueError(f"gbu_tile: {len(splats)} Gaussians, more than this GBU's "

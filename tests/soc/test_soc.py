@@ -25,7 +25,7 @@ def test_address_map_follows_the_config():
     amap = get_design("soc").outputs(config)["address_map.json"]
     names = [r["name"] for r in amap["regions"]]
     assert names == ["info", "gemm_cmd", "gemm_q", "gemm_a", "gemm_w", "gemm_c", "kv_cmd",
-                     "kv_rsp", "kv_signals"]
+                     "kv_rsp", "kv_signals", "gbu_tile", "gbu_splats", "gbu_pixels"]
     assert amap["info"]["magic"] == INFO_MAGIC
     assert amap["accelerators"]["gemm"]["streams"]["a"] == {
         "region": "gemm_a", "direction": "to_device", "payload_bits": 64, "words_per_item": 2,
@@ -43,7 +43,7 @@ def test_a_map_of_another_bitstream_is_refused():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"gemm_rows": 0, "kv_layers": 0}, "no accelerator"),
+    ({"gemm_rows": 0, "kv_layers": 0, "gbu_lanes": 0}, "no accelerator"),
     ({"window_depth": 2}, "window_depth"),
     ({"kv_layers": 8}, "SoCConfig: KVConfig.layers=8"),
     ({"baud": 10_000_000}, "SoCConfig: HostConfig.baud"),
