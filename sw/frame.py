@@ -121,6 +121,7 @@ def _model_figures(config, result, fmax_hz):
     lanes = config.lanes
     setups = sum(int(t.row_setups.sum()) for t in result.tiles)
     skipped = sum(int(t.row_skipped.sum()) for t in result.tiles)
+    pairs = sum(int(t.row_pairs.sum()) for t in result.tiles)
     cycles = result.cycles
     figures = {
         "evaluations": result.evaluations,
@@ -129,6 +130,9 @@ def _model_figures(config, result, fmax_hz):
         # Of the (Gaussian, pixel) pairs of the rows set up, those outside the row's
         # contributing interval, which IRSS never evaluates.
         "interval_skip_rate": skipped / (config.tile * setups) if setups else 0.0,
+        # Of the (Gaussian, pixel) pairs of the rows still alive, set up or not (out of the
+        # Gaussian's row range), those never evaluated.
+        "pixel_skip_rate": 1 - result.evaluations / (config.tile * pairs) if pairs else 0.0,
     }
     return {**figures, **_clock_figures(config, cycles, fmax_hz)}
 
