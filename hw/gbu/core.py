@@ -29,6 +29,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
 from ..lib.stream import StreamFIFO
 from .config import GBUConfig
@@ -79,7 +80,7 @@ def pixel_layout(config):
     })
 
 
-class GaussianBlendingUnit(wiring.Component):
+class GaussianBlendingUnit(ConfiguredComponent):
     """Gaussian Blending Unit core with ``lanes`` row shader lanes.
 
     Parameters
@@ -104,18 +105,13 @@ class GaussianBlendingUnit(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GBUConfig):
-            raise TypeError(f"GaussianBlendingUnit.config must be a GBUConfig, not {config!r}")
-        self._config = config
-        super().__init__({
+        check_config("GaussianBlendingUnit", config, GBUConfig)
+        super().__init__(config, {
             "tile": In(stream.Signature(tile_layout(config))),
             "splats": In(stream.Signature(splat_layout(config))),
             "pixels": Out(stream.Signature(pixel_layout(config))),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

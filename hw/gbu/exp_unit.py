@@ -7,10 +7,10 @@ lane (DESIGN.md 7.2; bit-exact with :func:`golden.gbu_model.exp_unit`).
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.config import QFormat
 from ..lib.fixed import requantize
 from .config import GBUConfig
@@ -66,7 +66,7 @@ def rounded_shift(value, shift, rounding):
                       QFormat(max(kept + 1, 2), 0, is_signed), rounding=rounding, overflow="wrap")
 
 
-class ExpUnit(wiring.Component):
+class ExpUnit(ConfiguredComponent):
     """``alpha = min(alpha_max, round(o exp(power)))`` and the skip decision, one per cycle.
 
     A fixed pipeline without stalls: the value offered in cycle ``t`` comes out in cycle
@@ -93,20 +93,15 @@ class ExpUnit(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GBUConfig):
-            raise TypeError(f"ExpUnit.config must be a GBUConfig, not {config!r}")
-        self._config = config
+        check_config("ExpUnit", config, GBUConfig)
         acc, alpha = config.acc_format, config.alpha_format
-        super().__init__({
+        super().__init__(config, {
             "power": In(signed(acc.width)),
             "o": In(unsigned(alpha.width)),
             "alpha": Out(unsigned(alpha.width)),
             "take": Out(1),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     @property
     def _shift(self):

@@ -30,10 +30,11 @@ adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacin
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..lib.block_ram import RegisteredRAM
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
 from .config import GBUConfig
 from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
@@ -101,7 +102,7 @@ def pixel_state_layout(config):
     })
 
 
-class RowShader(wiring.Component):
+class RowShader(ConfiguredComponent):
     """One row shader lane: holds rows ``lane``, ``lane + lanes``, ... of the tile (slot ``s`` is
     row ``lane + s * lanes``) and evaluates one (Gaussian, pixel) pair per cycle.
 
@@ -142,14 +143,12 @@ class RowShader(wiring.Component):
     """
 
     def __init__(self, *, config, lane):
-        if not isinstance(config, GBUConfig):
-            raise TypeError(f"RowShader.config must be a GBUConfig, not {config!r}")
+        check_config("RowShader", config, GBUConfig)
         if not isinstance(lane, int) or not 0 <= lane < config.lanes:
             raise ValueError(f"RowShader.lane={lane!r} is out of range: expected "
                              f"0..{config.lanes - 1}")
-        self._config = config
         self._lane = lane
-        super().__init__({
+        super().__init__(config, {
             "i": In(stream.Signature(lane_record_layout(config))),
             "start": In(1),
             "start_bank": In(1),
@@ -165,9 +164,6 @@ class RowShader(wiring.Component):
             "rd": Out(pixel_state_layout(config)),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     @property
     def lane(self):

@@ -3,9 +3,9 @@
 ``acc_format``, saturated, with ``dx = mx - x``, ``dy = my - row`` in ``coord_format``."""
 
 from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.config import QFormat
 from ..lib.fixed import fixed_shape, requantize
 from .config import GBUConfig
@@ -15,7 +15,7 @@ from .exp_unit import delay
 __all__ = ["NaivePower"]
 
 
-class NaivePower(wiring.Component):
+class NaivePower(ConfiguredComponent):
     """Direct per-pixel power, one pixel per cycle, a fixed pipeline of :attr:`latency` = 5.
 
     Every product is a plain ``*`` between registers (on ECP5, Yosys maps each to whole
@@ -38,20 +38,15 @@ class NaivePower(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GBUConfig):
-            raise TypeError(f"NaivePower.config must be a GBUConfig, not {config!r}")
-        self._config = config
+        check_config("NaivePower", config, GBUConfig)
         coord, conic = fixed_shape(config.coord_format), fixed_shape(config.conic_format)
-        super().__init__({
+        super().__init__(config, {
             "mx": In(coord), "my": In(coord),
             "a": In(conic), "b": In(conic), "c": In(conic),
             "x": In(unsigned(4)), "row": In(unsigned(4)),
             "power": Out(fixed_shape(config.acc_format)),
         })
 
-    @property
-    def config(self):
-        return self._config
 
     @property
     def latency(self):

@@ -34,11 +34,12 @@ through block RAM (see ``_Schedule``).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..gemm.multiplier import Multiplier
 from ..lib.block_ram import RegisteredRAM
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.config import SQ, check_int
 from ..lib.divider import Divider, round_up
 from ..lib.fixed import fixed_shape, requantize
@@ -64,9 +65,7 @@ _RAM_ADDR_BITS = 9
 
 
 def _check_config(config):
-    if not isinstance(config, GBUConfig):
-        raise TypeError(f"RowSetup.config must be a GBUConfig, not {config!r}")
-    return config
+    return check_config("RowSetup", config, GBUConfig)
 
 
 def _passed_fields(config, tag_width):
@@ -221,7 +220,7 @@ def _multiply(m, x, y, name):
     return product, latency
 
 
-class RowSetup(wiring.Component):
+class RowSetup(ConfiguredComponent):
     """Per-(Gaussian, row) setup of intra-row sequential shading, bit-exact with
     :func:`golden.gbu_model.row_setup` (the arithmetic is in the module docstring).
 
@@ -260,11 +259,11 @@ class RowSetup(wiring.Component):
     """
 
     def __init__(self, *, config, tag_width=8, stages_per_register=1):
-        self._config = _check_config(config)
+        _check_config(config)
         self._tag_width = check_int("tag_width", tag_width, min=1, owner="RowSetup")
         self._stages = check_int("stages_per_register", stages_per_register, min=1,
                                  owner="RowSetup")
-        super().__init__({
+        super().__init__(config, {
             "i": In(stream.Signature(row_setup_in_layout(config, tag_width))),
             "o": Out(stream.Signature(row_setup_out_layout(config, tag_width))),
         })
@@ -274,10 +273,6 @@ class RowSetup(wiring.Component):
         self._result, self._valid, self._depth = self._build_datapath(
             self._datapath, self.i.payload, self._accept)
 
-    @property
-    def config(self):
-        """The :class:`~hw.gbu.config.GBUConfig`."""
-        return self._config
 
     @property
     def tag_width(self):
