@@ -188,14 +188,18 @@ class GaussianBlendingUnit(ConfiguredComponent):
         pending = Signal(range(_OUT_DEPTH + 1))
         issue = reading & (out_q.level + pending < _OUT_DEPTH)
         row = pixel[4:]
-        lane_of = Array(Const(r % cfg.lanes, range(cfg.lanes)) for r in range(cfg.tile))
         slot_of = Array(Const(r // cfg.lanes, slot_bits(cfg)) for r in range(cfg.tile))
         for lane in lanes:
             m.d.comb += [lane.rd_bank.eq(bank_out), lane.rd_slot.eq(slot_of[row]),
                          lane.rd_x.eq(pixel[:4])]
         # The lanes' state arrives rd_latency cycles after the address, then is registered.
         ahead = lanes[0].rd_latency
-        which = delay(m, lane_of[row], ahead, "rd_lane")
+        if cfg.lanes == 1:
+            chosen = lanes[0].rd.as_value()
+        else:
+            lane_of = Array(Const(r % cfg.lanes, range(cfg.lanes)) for r in range(cfg.tile))
+            which = delay(m, lane_of[row], ahead, "rd_lane")
+            chosen = Array(lane.rd.as_value() for lane in lanes)[which]
         read = issue
         for n in range(ahead):
             reg = Signal(name=f"rd_issue{n}")
@@ -203,8 +207,7 @@ class GaussianBlendingUnit(ConfiguredComponent):
             read = reg
         state = Signal(lanes[0].rd.shape(), reset_less=True)
         valid1 = Signal()
-        m.d.sync += [state.eq(Array(lane.rd.as_value() for lane in lanes)[which]),
-                     valid1.eq(read)]
+        m.d.sync += [state.eq(chosen), valid1.eq(read)]
         with m.If(issue):
             m.d.sync += pixel.eq(pixel + 1)
             with m.If(pixel == 255):
@@ -260,7 +263,11 @@ class GaussianBlendingUnit(ConfiguredComponent):
                    for n, s in steps)
         if cfg.dataflow == "irss":
             top = cfg.tile - 1
-            inside = Cat((head.splat.rows_above <= r) & (head.splat.rows_below <= top - r)
+
+            def at_most(value, bound):
+                # Both fields hold at most ``top``: no comparison where it would be constant.
+                return Const(1) if bound >= top else value <= bound
+            inside = Cat(at_most(head.splat.rows_above, r) & at_most(head.splat.rows_below, top - r)
                          for r in rows)
         else:
             inside = Const(-1, len(steps))

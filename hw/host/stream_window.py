@@ -12,7 +12,7 @@ protocol's bus timeout ends a wait that lasts, and the host reads the status wor
 one.
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,6 +62,9 @@ class _Window(wiring.Component):
     def _word_counter(self, m, advance):
         """Index of the next word within the current item, stepped by ``advance``; returns
         ``(index, last)``."""
+        if self._words == 1:
+            # Every word is the last: no counter (and no zero-width signal in the Verilog).
+            return Const(0), Const(1)
         index = Signal(range(self._words))
         last = index == self._words - 1
         with m.If(advance):
