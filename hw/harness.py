@@ -1,12 +1,14 @@
 """Putting a core with more ports than a board has pins onto a board.
 
 :class:`PinHarness` is how a core that has no board-level top of its own is built into a bitstream:
-every input bit of the core is driven by a shift register fed from one input pin, and all output
-bits are registered and XOR-folded, one LUT level per register stage, into one bit that drives an
-LED. Because every input comes from a pin and
-every output reaches one, synthesis can neither constant-fold the core nor remove any of it, so the
-utilization and fmax that nextpnr reports are those of the core (plus the harness, which the report
-states). Paths from and to the harness registers are register to register, like the core's.
+every input bit of the core is driven by a stage of a shift register fed from one input pin (it
+shifts every other cycle, so that no register of the core is an equal copy of a chain stage and
+Yosys merges no registers of different inputs), and all output bits are registered and
+XOR-folded, one LUT level per register stage, into one bit that drives an LED. Because every input
+comes from a pin and every output reaches one, synthesis can neither constant-fold the core nor
+remove any of it, so the utilization and fmax that nextpnr reports are those of the core (plus the
+harness, which the report states). Paths from and to the harness registers are register to
+register, like the core's.
 """
 
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
@@ -44,7 +46,8 @@ def _first_pin(m, platform, candidates, direction):
 
 
 class PinHarness(Elaboratable):
-    """Board top around ``core``: serial-in shift chain, registered XOR-fold tree, optional PLL.
+    """Board top around ``core``: serial-in shift chain (shifting every other cycle), registered
+    XOR-fold tree, optional PLL.
 
     Parameters
     ----------
@@ -75,21 +78,30 @@ class PinHarness(Elaboratable):
 
         inputs, outputs = port_bits(self.core)
         if inputs:
-            chain = Signal(self.input_bits)
-            m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
+            # The chain shifts under an enable of its own, which no register of the core has.
+            # A plain shift register's stages are delayed copies of each other: Yosys merges a
+            # core register of one input bit with the next chain stage, and from there, one by
+            # one, the registers of different inputs (in a systolic array, the activation
+            # registers of different rows), which then fan out across the core.
+            shift = Signal(reset_less=True)
+            m.d.sync += shift.eq(~shift)
+            chain = Signal(self.input_bits, reset_less=True)
+            with m.If(shift):
+                m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
             offset = 0
             for signal in inputs:
                 m.d.comb += signal.eq(chain[offset:offset + len(signal)])
                 offset += len(signal)
 
         # Outputs are registered before anything else, and folded four bits (one LUT) per
-        # registered level, so no harness logic ever lengthens a path of the core.
-        level = Signal(max(self.output_bits, 1))
+        # registered level, so no harness logic ever lengthens a path of the core. No harness
+        # register is reset: the reset net would otherwise reach every input and output bit.
+        level = Signal(max(self.output_bits, 1), reset_less=True)
         if outputs:
             m.d.sync += level.eq(Cat(*outputs))
         while len(level) > 1:
             groups = [level[n:n + 4] for n in range(0, len(level), 4)]
-            folded = Signal(len(groups))
+            folded = Signal(len(groups), reset_less=True)
             m.d.sync += folded.eq(Cat(group.xor() for group in groups))
             level = folded
         m.d.comb += led.eq(level[0])

@@ -12,7 +12,7 @@ from ..lib.config import check_choice, check_int
 from .config import MULTIPLIER_LATENCY
 
 
-__all__ = ["Multiplier", "lut_partial_products", "MULTIPLIER_KINDS"]
+__all__ = ["Multiplier", "lut_partial_products", "dsp_grid", "MULTIPLIER_KINDS"]
 
 
 #: ``dsp``: a MULT18X18D with input and output registers on ECP5, ``*`` between the same
@@ -22,6 +22,36 @@ MULTIPLIER_KINDS = ("dsp", "lut")
 
 _DSP_WIDTH = 18
 _LUT_MAX_B_BITS = 4
+
+#: MULT18X18D sites of ECP5 dies, by the part number's size suffix: the nextpnr rows (``Y``) of
+#: the DSP rows and, in each, the first column (``X``) of each DSP block. A block holds four
+#: MULT18X18D, at columns ``x``, ``x + 1``, ``x + 4`` and ``x + 5`` (nextpnr bel
+#: ``X{column}/Y{row}/MULT18_{column - x}``), which share their clock, enable and reset nets
+#: (at most four distinct nets of each per block). Read from the tiles of placed designs.
+_DSP_SITES = {
+    "45F": ((22, 46), (4, 13, 22, 31, 42, 51, 60, 69, 78)),
+}
+_BLOCK_OFFSETS = (0, 1, 4, 5)
+
+
+def dsp_grid(platform):
+    """``(dsp_rows, sites_per_row)`` of the MULT18X18D sites of ``platform``'s device, for
+    :class:`Multiplier`'s ``site``; ``None`` where the sites are not known (not an ECP5, or a
+    die not in the table). Sites ``4 b`` to ``4 b + 3`` of a row are one DSP block."""
+    if not _is_ecp5(platform):
+        return None
+    sites = _DSP_SITES.get(platform.device.rsplit("-", 1)[-1])
+    if sites is None:
+        return None
+    rows, blocks = sites
+    return len(rows), len(blocks) * len(_BLOCK_OFFSETS)
+
+
+def _dsp_bel(platform, site):
+    rows, blocks = _DSP_SITES[platform.device.rsplit("-", 1)[-1]]
+    row, index = site
+    offset = _BLOCK_OFFSETS[index % len(_BLOCK_OFFSETS)]
+    return f"X{blocks[index // len(_BLOCK_OFFSETS)] + offset}/Y{rows[row]}/MULT18_{offset}"
 
 
 def lut_partial_products(a, b):
@@ -60,10 +90,15 @@ class Multiplier(wiring.Component):
         between it and the second; no DSP.
     b_reset : Value or None
         ECP5 DSP only, for callers that track validity themselves: when given, the DSP's ``b``
-        register is reset by this (e.g. a local, delayed copy of the reset) instead of the
-        domain reset, and the ``a`` register and both product registers are not reset at all,
-        so that no global reset net reaches the DSP. Ignored elsewhere (simulation keeps the
+        register is reset by this (e.g. a local, delayed copy of the reset; ``Const(0)`` for
+        a ``b`` register that is loaded before its contents matter) instead of the domain
+        reset, and the ``a`` register and both product registers are not reset at all, so
+        that no global reset net reaches the DSP. Ignored elsewhere (simulation keeps the
         reset of every register).
+    site : tuple of int or None
+        ECP5 DSP only: ``(row, index)`` of the MULT18X18D site to place the DSP at, in the
+        grid of :func:`dsp_grid` (a placement constraint for nextpnr, so that a caller can
+        floorplan an array of multipliers). Ignored where :func:`dsp_grid` is ``None``.
 
     Interface attributes
     --------------------
@@ -84,7 +119,7 @@ class Multiplier(wiring.Component):
         For a width out of range or an unknown ``kind``, naming the parameter.
     """
 
-    def __init__(self, *, a_bits, b_bits, kind="dsp", b_reset=None):
+    def __init__(self, *, a_bits, b_bits, kind="dsp", b_reset=None, site=None):
         check_choice("kind", kind, MULTIPLIER_KINDS, owner="Multiplier")
         check_int("a_bits", a_bits, min=2, max=_DSP_WIDTH, owner="Multiplier")
         check_int("b_bits", b_bits, min=2,
@@ -93,6 +128,7 @@ class Multiplier(wiring.Component):
         self._b_bits = b_bits
         self._kind = kind
         self._b_reset = b_reset
+        self._site = site
         super().__init__({
             "a": In(signed(a_bits)),
             "b": In(signed(b_bits)),
@@ -126,7 +162,7 @@ class Multiplier(wiring.Component):
         m = Module()
         width = self._a_bits + self._b_bits
         if self._kind == "dsp" and _is_ecp5(platform):
-            product = self._mult18x18d(m)
+            product = self._mult18x18d(m, platform)
         else:
             a_reg = Signal(signed(self._a_bits))
             b_reg = Signal(signed(self._b_bits))
@@ -155,18 +191,19 @@ class Multiplier(wiring.Component):
                 m.d.sync += self.p.eq(product)
         return m
 
-    def _mult18x18d(self, m):
+    def _mult18x18d(self, m, platform):
         """The DSP with its three registers; returns its (registered) product."""
         a = Signal(signed(_DSP_WIDTH))
         b = Signal(signed(_DSP_WIDTH))
         p = Signal(2 * _DSP_WIDTH)
         m.d.comb += [a.eq(self.a), b.eq(self.b)]
+        # The C operand feeds only the DSP block's adder, which is not used: it stays
+        # unconnected rather than tied low.
         zero = Const(0, 1)
         local = self._b_reset is not None
         ports = {
             **{f"i_A{n}": a[n] for n in range(_DSP_WIDTH)},
             **{f"i_B{n}": b[n] for n in range(_DSP_WIDTH)},
-            **{f"i_C{n}": zero for n in range(_DSP_WIDTH)},
             **{f"o_P{n}": p[n] for n in range(2 * _DSP_WIDTH)},
             "i_SIGNEDA": Const(1, 1), "i_SIGNEDB": Const(1, 1),
             "i_SOURCEA": zero, "i_SOURCEB": zero,
@@ -174,8 +211,12 @@ class Multiplier(wiring.Component):
             "i_CE0": self.a_en, "i_CE1": self.b_en, "i_CE2": self.p_en, "i_CE3": zero,
             "i_RST0": self._b_reset if local else ResetSignal(), "i_RST1": zero, "i_RST2": zero, "i_RST3": zero,
         }
+        placement = {}
+        if self._site is not None and dsp_grid(platform) is not None:
+            placement["a_BEL"] = _dsp_bel(platform, self._site)
         m.submodules.dsp = Instance(
             "MULT18X18D",
+            **placement,
             # With a local reset, RST1 (tied low) leaves the A and output registers unreset.
             p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0",
             p_REG_INPUTA_RST="RST1" if local else "RST0",

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..lib.stream import CreditFIFO
 from .config import MULTIPLIER_LATENCY, GemmConfig
-from .multiplier import Multiplier
+from .multiplier import Multiplier, dsp_grid
 
 
 __all__ = ["SystolicArray", "WeightStationaryArray", "OutputStationaryArray"]
@@ -42,11 +42,12 @@ def _check_config(owner, config, dataflow=None):
     return config
 
 
-def _register(m, value, name, reset_less=False):
+def _register(m, value, name, reset_less=False, *, reset=None):
     """``value`` one cycle later. Data registers whose contents only matter while a valid bit
-    says so are ``reset_less``: the reset net then reaches control flip-flops only."""
-    reg = Signal.like(value, name=name, reset_less=reset_less)
-    m.d.sync += reg.eq(value)
+    says so are ``reset_less``: the reset net then reaches control flip-flops only. With
+    ``reset`` (a local copy of the domain reset), the register is cleared by it instead."""
+    reg = Signal.like(value, name=name, reset_less=reset_less or reset is not None)
+    m.d.sync += reg.eq(value if reset is None else Mux(reset, 0, value))
     return reg
 
 
@@ -55,6 +56,27 @@ def _delay(m, value, cycles, name, reset_less=False):
     for n in range(cycles):
         value = _register(m, value, f"{name}_d{n}", reset_less)
     return value
+
+
+def _ws_floorplan(rows, cols, grid):
+    """DSP sites of the PEs of a ``rows`` x ``cols`` weight-stationary array, ``{(k, n): (row,
+    index)}`` in a :func:`~hw.gemm.multiplier.dsp_grid` ``grid``, or ``None`` when ``grid`` is
+    ``None`` or too small.
+
+    The four multipliers of a DSP block take four consecutive PE rows of one column, so that
+    partial sums pass between neighbours, and the columns of those four rows take consecutive
+    blocks of a DSP row, so that activations pass to the next block; further groups of four PE
+    rows go to the next DSP row, then beside the first ones. Left to itself, nextpnr scattered
+    the PEs of an 8x8 array over the device, with 5 ns routes between neighbours.
+    """
+    if grid is None:
+        return None
+    dsp_rows, blocks = grid[0], grid[1] // 4
+    groups = -(-rows // 4)
+    if cols > blocks or groups > dsp_rows * (blocks // cols):
+        return None
+    return {(k, n): ((k // 4) % dsp_rows, 4 * ((k // 4) // dsp_rows * cols + n) + k % 4)
+            for k in range(rows) for n in range(cols)}
 
 
 class _ArrayBase(wiring.Component):
@@ -150,9 +172,9 @@ class _ArrayBase(wiring.Component):
             swap_accept=swap_accept, shadow_full=shadow_full,
             valid_in=_register(m, accept, "valid_in"),
             swap_in=_register(m, swap_accept, "swap_in"),
-            acts_in=[_register(m, self.a.payload.data[k], f"act_in_{k}")
+            acts_in=[_register(m, self.a.payload.data[k], f"act_in_{k}", True)
                      for k in range(cfg.rows)],
-            shadow=[[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}")
+            shadow=[[Signal(signed(cfg.weight_bits), name=f"shadow_{k}_{n}", reset_less=True)
                      for n in range(cfg.cols)] for k in range(cfg.rows)])
 
     def _shift_into_shadows(self, m, shadow, w_fire):
@@ -161,19 +183,21 @@ class _ArrayBase(wiring.Component):
         flip-flop, not ``valid & ready``. Rows enter at the bottom and move up, so the first row
         sent ends in row 0."""
         rows, cols = self._config.rows, self._config.cols
-        w_stage = _register(m, self.w.payload, "w_stage")
+        w_stage = _register(m, self.w.payload, "w_stage", True)
         w_load = _register(m, w_fire, "w_load")
         with m.If(w_load):
             for k in range(rows):
                 m.d.sync += [shadow[k][n].eq(shadow[k + 1][n] if k + 1 < rows else w_stage[n])
                              for n in range(cols)]
 
-    def _multiplier(self, m, name, b_reset=None):
+    def _multiplier(self, m, name, b_reset=None, site=None):
         cfg = self._config
         mul = Multiplier(a_bits=cfg.act_bits, b_bits=cfg.weight_bits, kind=cfg.multiplier_kind,
-                         b_reset=b_reset)
+                         b_reset=b_reset, site=site)
         m.submodules[name] = mul
         return mul
+
+
 class WeightStationaryArray(_ArrayBase):
     """Weight-stationary systolic array: ``C[m, :] = A[m, :] @ W`` for a ``rows`` x ``cols``
     weight tile ``W`` held in the PEs.
@@ -244,62 +268,99 @@ class WeightStationaryArray(_ArrayBase):
         swap_accept, shadow_full = front.swap_accept, front.shadow_full
         valid_in, swap_in, acts_in, shadow = (front.valid_in, front.swap_in, front.acts_in,
                                               front.shadow)
-        loaded = Signal(range(rows + 1))
+        # Rows in the shadows as a thermometer code (bit i: more than i rows), so that whether
+        # they will be complete next cycle is one LUT from `w.valid`, `w_ready` and two bits.
+        loaded = Signal(rows, name="loaded")
         # Cycles until the swap wave has passed the last PE, (rows - 1, cols - 1): the shadows
-        # must hold still until then.
+        # must hold still until then; `swept_soon` is `sweeping <= 1`.
         sweeping = Signal(range(rows + cols))
-        # `shadow_full` and `w.ready` are flip-flops loaded with the values the comparisons on
+        swept_soon = Signal(init=1, name="swept_soon")
+        # `shadow_full` and `w.ready` are flip-flops loaded with the values the checks on
         # `loaded` and `sweeping` will have next cycle: the handshakes are one LUT from
         # registers, and no counter feeds its own enable through a far-away `valid`. A swap
         # restarts the counters from its registered copy `swap_in`, a cycle late, and reaches
         # the two flags through one gate only (through the counters, the path from the
         # activation's valid limited an 8x8 array to 170 MHz); no row can be taken in between,
-        # as the shadows are full when a swap is accepted.
+        # as the shadows are full when a swap is accepted. The loop from `w_ready` back to
+        # itself through the row count is a single LUT6 (through a binary count and its
+        # compare, it limited an 8x8 array to 173 MHz).
         w_ready = Signal(init=1, name="w_ready")
         m.d.comb += self.w.ready.eq(w_ready)
         w_fire = self.w.valid & w_ready
         kept_loaded = Mux(swap_in, 0, loaded)
         kept_sweeping = Mux(swap_in, rows + cols - 2, sweeping)
-        loaded_next = Signal.like(loaded, name="loaded_next")
         sweeping_next = Signal.like(sweeping, name="sweeping_next")
-        m.d.comb += [
-            loaded_next.eq(kept_loaded + w_fire),
-            sweeping_next.eq(Mux(kept_sweeping != 0, kept_sweeping - 1, 0)),
-        ]
-        # A 1x1 array has no sweep: the shadow is free again right after the swap.
-        ready_after_swap = int(rows + cols == 2)
+        m.d.comb += sweeping_next.eq(Mux(kept_sweeping != 0, kept_sweeping - 1, 0))
+        full_next = Mux(w_fire, 1 if rows == 1 else kept_loaded[rows - 2],
+                        kept_loaded[rows - 1])
+        swept_next = Mux(swap_in, rows + cols - 2 <= 1, swept_soon)
         m.d.sync += [
-            loaded.eq(loaded_next),
+            loaded.eq(Mux(w_fire, (kept_loaded << 1) | 1, kept_loaded)),
             sweeping.eq(sweeping_next),
-            shadow_full.eq((loaded_next == rows) & ~swap_accept),
-            w_ready.eq(Mux(swap_accept, ready_after_swap,
-                           (loaded_next != rows) & (sweeping_next == 0))),
+            swept_soon.eq(sweeping_next <= 1),
+            shadow_full.eq(full_next & ~swap_accept),
         ]
+        # At a swap the shadows are full, so `full_next` holds `w_ready` low, except in a 1x1
+        # array, which has no sweep: its shadow is free again right after the swap.
+        if rows + cols == 2:
+            m.d.sync += w_ready.eq(swap_accept | ~full_next)
+        else:
+            m.d.sync += w_ready.eq(~full_next & swept_next)
         self._shift_into_shadows(m, shadow, w_fire)
 
-        # The DSPs' weight registers are reset by a chain of reset-less flip-flops, one per row,
-        # row k reset k + 1 cycles late (well before a swap can reach it, `rows` weight loads
-        # after reset), rather than by the global reset net spanning the whole array.
+        # Row k's swap flags: `swaps[j]` is `swap_in` j cycles late, the swap of the activation
+        # that PE (k, j - k) sees now.
+        #
+        # A swap must not reach the clock enables of the DSPs: nextpnr places at most four
+        # distinct clock enables in a block of four MULT18X18D, so with a swap net per PE no
+        # legal placement exists (its placer never ends), and with one per anti-diagonal of PEs
+        # few blocks are legal, and it scattered the PEs of one row or column over the whole
+        # device (an 8x8 array at 174 MHz, limited by 5 ns routes). With DSP multipliers,
+        # PE (k, n) therefore keeps its weight in a fabric register, loaded from the shadow one
+        # cycle before the first activation of the new tile reaches the PE (its swap one stage
+        # early), and the DSP's weight register loads that register at every clock edge. PE
+        # (0, 0) has no earlier stage: it keeps the swap on its DSP's enable.
+        #
+        # Only the weights that PEs use must be zero after reset; they and the swap flags of a
+        # row are reset by a chain of reset-less flip-flops, one per row, row k reset k + 1
+        # cycles late (well before a swap can reach it, `rows` weight loads after reset), and
+        # every other data register is reset-less, so that the global reset net, which
+        # reached every register of the array in 5 ns, holds only the control flip-flops at
+        # the array's edges. The row resets also keep the swap flags of different rows apart
+        # (PE (k, n) and PE (k + 1, n - 1) see the same swap): Yosys would merge them into one
+        # flag per anti-diagonal, each driving PEs of every row.
+        fabric_weights = cfg.multiplier_kind == "dsp"
+        sites = _ws_floorplan(rows, cols, dsp_grid(platform) if fabric_weights else None)
         row_reset = ResetSignal()
         psums = [Const(0, signed(cfg.psum_bits))] * cols
         for k in range(rows):
-            row_reset = _register(m, row_reset, f"dsp_reset_{k}", True)
-            act = _delay(m, acts_in[k], k, f"act_{k}")
-            swap = _delay(m, swap_in, k, f"swap_{k}")
+            row_reset = _register(m, row_reset, f"weight_reset_{k}", True)
+            act = _delay(m, acts_in[k], k, f"act_{k}", True)
+            swaps = [swap_in]
+            for j in range(k + cols - 1):
+                swaps.append(_register(m, swaps[-1], f"swap_{k}_{j}", reset=row_reset))
             for n in range(cols):
-                mul = self._multiplier(m, f"pe_{k}_{n}", b_reset=row_reset)
-                m.d.comb += [
-                    mul.a.eq(act), mul.b.eq(shadow[k][n]),
-                    mul.a_en.eq(1), mul.b_en.eq(swap), mul.p_en.eq(1),
-                ]
-                psum = _register(m, psums[n] + mul.p, f"psum_{k}_{n}")
+                site = sites and sites[k, n]
+                if fabric_weights and k + n > 0:
+                    weight = Signal(signed(cfg.weight_bits), name=f"weight_{k}_{n}",
+                                    reset_less=True)
+                    with m.If(row_reset):
+                        m.d.sync += weight.eq(0)
+                    with m.Elif(swaps[k + n - 1]):
+                        m.d.sync += weight.eq(shadow[k][n])
+                    mul = self._multiplier(m, f"pe_{k}_{n}", b_reset=Const(0), site=site)
+                    m.d.comb += [mul.b.eq(weight), mul.b_en.eq(1)]
+                else:
+                    mul = self._multiplier(m, f"pe_{k}_{n}", b_reset=row_reset, site=site)
+                    m.d.comb += [mul.b.eq(shadow[k][n]), mul.b_en.eq(swaps[k + n])]
+                m.d.comb += [mul.a.eq(act), mul.a_en.eq(1), mul.p_en.eq(1)]
+                psum = _register(m, psums[n] + mul.p, f"psum_{k}_{n}", True)
                 psums[n] = psum
                 if n + 1 < cols:
-                    act = _register(m, act, f"act_{k}_{n}")
-                    swap = _register(m, swap, f"swap_{k}_{n}")
+                    act = _register(m, act, f"act_{k}_{n}", True)
 
         out_valid = _delay(m, valid_in, rows + cols + MULTIPLIER_LATENCY - 1, "valid")
-        lanes = [_delay(m, psums[n], cols - 1 - n, f"out_{n}") for n in range(cols)]
+        lanes = [_delay(m, psums[n], cols - 1 - n, f"out_{n}", True) for n in range(cols)]
         self._output_queue(m, signed(cfg.psum_bits), out_valid, lanes)
         return m
 

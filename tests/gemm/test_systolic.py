@@ -7,14 +7,18 @@ model; interface and parameter checks.
 """
 
 import random
+import re
 
 import pytest
 import torch
+from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
+from boards import get_board
 from golden.gemm import matmul_int
 from hw.gemm.config import GemmConfig, weight_range
-from hw.gemm.systolic import OutputStationaryArray, SystolicArray, WeightStationaryArray
+from hw.gemm.systolic import (OutputStationaryArray, SystolicArray, WeightStationaryArray,
+                               _ws_floorplan)
 from sim.pysim_stream import stream_get, stream_put
 
 
@@ -231,3 +235,29 @@ def test_ports_and_validation():
         OutputStationaryArray(config=GemmConfig())
     with pytest.raises(TypeError):
         SystolicArray(GemmConfig())
+
+
+def test_ws_floorplan_keeps_neighbours_in_neighbouring_dsp_sites():
+    sites = _ws_floorplan(8, 8, (2, 36))
+    assert len(set(sites.values())) == 64
+    for (k, n), (row, index) in sites.items():
+        # Four PE rows of a column share a block; the next column takes the next block.
+        assert (row, index) == (k // 4, 4 * n + k % 4)
+    assert _ws_floorplan(5, 3, (2, 36))[4, 2] == (1, 8)
+    assert _ws_floorplan(12, 4, (2, 36))[8, 0] == (0, 16)
+    # Too wide for a DSP row, too many PE rows, or no known sites: nextpnr places the DSPs.
+    assert _ws_floorplan(2, 10, (2, 36)) is None
+    assert _ws_floorplan(20, 8, (2, 36)) is None
+    assert _ws_floorplan(4, 4, None) is None
+
+
+def test_ws_dsps_are_placed_on_a_known_device():
+    config = GemmConfig(rows=2, cols=2)
+    text = rtlil.convert(WeightStationaryArray(config=config),
+                         platform=get_board("ulx3s-45f").platform())
+    bels = sorted(re.findall(r'attribute \\BEL "([^"]+)"', text))
+    assert bels == ["X13/Y22/MULT18_0", "X14/Y22/MULT18_1", "X4/Y22/MULT18_0",
+                    "X5/Y22/MULT18_1"]
+    text = rtlil.convert(WeightStationaryArray(config=config),
+                         platform=get_board("ulx3s-25f").platform())
+    assert "MULT18X18D" in text and "BEL" not in text
