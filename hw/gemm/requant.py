@@ -1,9 +1,10 @@
 """Per-channel requantization of accumulator vectors to int8, the engine's output stage."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from .config import (MULTIPLIER_LATENCY, REQUANT_CHUNK_BITS, REQUANT_DSP_BITS, SHIFT_BITS,
                      GemmConfig, tree_levels)
 from .dot_product import _adder_tree
@@ -21,7 +22,7 @@ def _thermometer(value, width):
     return Cat(*(value > j for j in range(width)))
 
 
-class ChannelRequantizer(wiring.Component):
+class ChannelRequantizer(ConfiguredComponent):
     """``sat8(relu(round(acc[n] * multiplier[n] / 2**shift[n])))`` for each of ``cols`` lanes,
     bit-exact with :func:`golden.gemm.requantize` (rounding ``config.rounding``).
 
@@ -53,11 +54,9 @@ class ChannelRequantizer(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GemmConfig):
-            raise TypeError(f"ChannelRequantizer.config must be a GemmConfig, not {config!r}")
-        self._config = config
+        check_config("ChannelRequantizer", config, GemmConfig)
         cols = config.cols
-        super().__init__({
+        super().__init__(config, {
             "i": In(stream.Signature(data.StructLayout({
                 "acc": data.ArrayLayout(signed(config.acc_bits), cols),
                 "multiplier": data.ArrayLayout(signed(config.scale_bits), cols),

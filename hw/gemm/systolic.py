@@ -21,6 +21,7 @@ from amaranth.hdl import Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..lib.component import ConfiguredComponent, check_config
 from ..lib.stream import CreditFIFO
 from .config import MULTIPLIER_LATENCY, GemmConfig
 from .multiplier import Multiplier, dsp_grid
@@ -34,8 +35,7 @@ _QUEUE_LATENCY = 2
 
 
 def _check_config(owner, config, dataflow=None):
-    if not isinstance(config, GemmConfig):
-        raise TypeError(f"{owner}.config must be a GemmConfig, not {config!r}")
+    check_config(owner, config, GemmConfig)
     if dataflow is not None and config.dataflow != dataflow:
         raise ValueError(f"{owner}.config.dataflow={config.dataflow!r} is not valid: expected "
                          f"{dataflow!r}")
@@ -79,16 +79,7 @@ def _ws_floorplan(rows, cols, grid):
             for k in range(rows) for n in range(cols)}
 
 
-class _ArrayBase(wiring.Component):
-    def __init__(self, config, members):
-        self._config = config
-        super().__init__(members)
-
-    @property
-    def config(self):
-        """The :class:`~hw.gemm.config.GemmConfig` the array is built from."""
-        return self._config
-
+class _ArrayBase(ConfiguredComponent):
     @property
     def latency(self):
         """:attr:`GemmConfig.latency <hw.gemm.config.GemmConfig.latency>`:
@@ -510,7 +501,7 @@ class OutputStationaryArray(_ArrayBase):
         return m
 
 
-class SystolicArray(wiring.Component):
+class SystolicArray(ConfiguredComponent):
     """A systolic array of either dataflow, chosen by ``config.dataflow``.
 
     Wraps :class:`WeightStationaryArray` (ports ``w``, ``a``, ``c``) or
@@ -528,15 +519,10 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = _check_config("SystolicArray", config)
+        _check_config("SystolicArray", config)
         self._array_cls = (WeightStationaryArray if config.dataflow == "ws"
                            else OutputStationaryArray)
-        super().__init__(self._array_cls.members(config))
-
-    @property
-    def config(self):
-        """The :class:`~hw.gemm.config.GemmConfig` the array is built from."""
-        return self._config
+        super().__init__(config, self._array_cls.members(config))
 
     @property
     def latency(self):
