@@ -336,22 +336,21 @@ class KVCacheEngine(ConfiguredComponent):
         with m.Elif(state == _State.READ):
             slots = table.slots
             m.d.comb += [table.credit.eq(credit), take.eq(table.want & credit)]
-            with m.If(slots.valid):
-                m.d.sync += [
-                    issue.valid.eq(1),
-                    issue.status.eq(Status.ROW),
-                    issue.pos.eq(slots.pos),
-                    issue.last.eq(slots.last),
-                    issue_layer.eq(read_layer),
-                    issue_slot.eq(slots.slot),
-                ]
-                with m.If(slots.last):
-                    m.d.sync += state.eq(_State.IDLE)
+            m.d.sync += issue.valid.eq(slots.valid)
+            with m.If(slots.valid & slots.last):
+                m.d.sync += state.eq(_State.IDLE)
 
         with m.Elif(state == _State.RESPOND):
             m.d.comb += take.eq(credit)
             with m.If(credit):
-                m.d.sync += [issue.valid.eq(1), issue.status.eq(status), issue.pos.eq(0),
-                             issue.last.eq(1)]
-                m.d.sync += state.eq(_State.IDLE)
+                m.d.sync += [issue.valid.eq(1), state.eq(_State.IDLE)]
+
+        # The issue register's fields follow the walk (or RESPOND's one answer) in every cycle,
+        # so that their enable is no decode of the table's handshake; ``valid`` says when they
+        # hold an item.
+        responding = state == _State.RESPOND
+        m.d.sync += [issue.status.eq(Mux(responding, status, Status.ROW)),
+                     issue.pos.eq(Mux(responding, 0, table.slots.pos)),
+                     issue.last.eq(responding | table.slots.last),
+                     issue_layer.eq(read_layer), issue_slot.eq(table.slots.slot)]
         return m
