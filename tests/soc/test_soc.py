@@ -25,7 +25,7 @@ def test_address_map_follows_the_config():
     amap = get_design("soc").outputs(config)["address_map.json"]
     names = [r["name"] for r in amap["regions"]]
     assert names == ["info", "gemm_cmd", "gemm_q", "gemm_a", "gemm_w", "gemm_c", "kv_cmd",
-                     "kv_rsp", "kv_signals", "gbu_tile", "gbu_splats", "gbu_pixels"]
+                     "kv_rsp", "kv_signals"]
     assert amap["info"]["magic"] == INFO_MAGIC
     assert amap["accelerators"]["gemm"]["streams"]["a"] == {
         "region": "gemm_a", "direction": "to_device", "payload_bits": 64, "words_per_item": 2,
