@@ -50,7 +50,8 @@ from hw.lib.config import SQ
 
 
 __all__ = ["SKIPPED", "BLENDED", "TERMINATED", "TileResult", "GBUResult", "round_div",
-           "quantize_splats", "row_range", "in_row_range", "row_setup", "exp_unit", "shade_tile", "render_gbu"]
+           "quantize_splats", "row_range", "in_row_range", "row_setup", "exp_unit", "shade_tile",
+           "render_gbu"]
 
 #: Per (pixel, Gaussian) decisions (:attr:`TileResult.decisions`).
 SKIPPED, BLENDED, TERMINATED = 0, 1, 2

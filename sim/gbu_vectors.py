@@ -23,9 +23,7 @@ def splat_payloads(cfg, splats, ids, origin):
         return []
     g = quantize_splats(cfg, splats, ids, origin)
     cols = {k: v.tolist() for k, v in g.items()}
-    return [{k: cols[k][n] for k in ("mx", "my", "a", "b", "c", "o", "color", "rows_above",
-                                     "rows_below")}
-            for n in range(len(ids))]
+    return [{k: col[n] for k, col in cols.items()} for n in range(len(ids))]
 
 
 def tile_case(cfg, splats, tiles, t):
