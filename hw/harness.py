@@ -88,9 +88,14 @@ class PinHarness(Elaboratable):
             chain = Signal(self.input_bits, reset_less=True)
             with m.If(shift):
                 m.d.sync += chain.eq(Cat(serial_in, chain[:-1]))
+            # Each input bit lands in a register of its own that loads every cycle: a chain
+            # stage sits wherever its chain neighbours are, its landing register beside the
+            # core logic it feeds, as an upstream register of a real design would.
+            landing = Signal(self.input_bits, reset_less=True)
+            m.d.sync += landing.eq(chain)
             offset = 0
             for signal in inputs:
-                m.d.comb += signal.eq(chain[offset:offset + len(signal)])
+                m.d.comb += signal.eq(landing[offset:offset + len(signal)])
                 offset += len(signal)
 
         # Outputs are registered before anything else, and folded four bits (one LUT) per

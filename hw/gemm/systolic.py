@@ -95,18 +95,23 @@ class _ArrayBase(ConfiguredComponent):
         return cfg.latency + 2 + (cfg.rows if cfg.dataflow == "os" else 0)
 
     def _output_queue(self, m, lane_shape, out_valid, lanes):
-        """The output queue, fed with ``lanes`` (one per column) where ``out_valid``."""
-        m.submodules.queue = queue = CreditFIFO(
-            data.ArrayLayout(lane_shape, self._config.cols), depth=self.queue_depth)
-        m.d.comb += [
-            queue.i.valid.eq(out_valid),
-            self.c.valid.eq(queue.o.valid),
-            queue.o.ready.eq(self.c.ready),
-        ]
+        """The output queue, fed with ``lanes`` (one per column) where ``out_valid``.
+
+        Each column has a queue of its own, with its own read control: one queue for the whole
+        vector drove the read enables of every column's output register from one LUT, which
+        the placer put at their centre, far from the control registers it also feeds (an 8x8
+        array at 167 MHz). The copies stay apart through synthesis, as their control registers
+        feed back on themselves. All of them hold the same number of items, so the first one's
+        ``valid`` stands for all."""
+        queues = []
         for n, lane in enumerate(lanes):
+            m.submodules[f"queue_{n}"] = queue = CreditFIFO(lane_shape, depth=self.queue_depth)
             # Lanes narrower than acc_bits (ws partial sums) are sign-extended after the queue,
             # so that the queue stores only the bits that carry information.
-            m.d.comb += [queue.i.payload[n].eq(lane), self.c.payload[n].eq(queue.o.payload[n])]
+            m.d.comb += [queue.i.valid.eq(out_valid), queue.i.payload.eq(lane),
+                         queue.o.ready.eq(self.c.ready), self.c.payload[n].eq(queue.o.payload)]
+            queues.append(queue)
+        m.d.comb += self.c.valid.eq(queues[0].o.valid)
 
     def _credits(self, m, amount):
         """Credits against the output queue, ``amount`` output vectors per spend.

@@ -241,18 +241,23 @@ class CreditFIFO(_Queue):
             m.d.sync += write_addr.eq(advance(write_addr))
 
         # Items in storage not yet read into the output register, as a thermometer code (bit k:
-        # more than k items), so that ``fetch`` is one LUT from flip-flops and ``o.ready``, and
-        # each bit's next value one LUT from its neighbours: no adder or comparator anywhere.
-        stored = Signal(depth)
+        # more than k items), so that each bit's next value is one LUT from its neighbours: no
+        # adder or comparator anywhere. A read is counted one cycle late (``fetched``: the
+        # code then holds one item more), so that the code's clock enable comes from
+        # flip-flops only, and ``o.ready``, which may come from far away, reaches the enables of
+        # the read side through the one LUT of ``fetch``.
+        stored = Signal(depth + 1)
+        fetched = Signal()
         fetch = Signal()
+        m.d.sync += fetched.eq(fetch)
         m.d.comb += [
-            fetch.eq(stored[0] & (~self.o.valid | self.o.ready)),
+            fetch.eq(Mux(fetched, stored[1], stored[0]) & (~self.o.valid | self.o.ready)),
             read.addr.eq(read_addr), read.en.eq(fetch),
             self.o.payload.eq(read.data),
         ]
-        with m.If(self.i.valid & ~fetch):
+        with m.If(self.i.valid & ~fetched):
             m.d.sync += stored.eq((stored << 1) | 1)
-        with m.Elif(~self.i.valid & fetch):
+        with m.Elif(~self.i.valid & fetched):
             m.d.sync += stored.eq(stored >> 1)
         with m.If(fetch):
             m.d.sync += [read_addr.eq(advance(read_addr)), self.o.valid.eq(1)]
