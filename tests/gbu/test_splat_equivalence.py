@@ -1,8 +1,10 @@
 """The vectorized blender equals the per-pixel loop (the spec) on seeded edge-case scenes.
 
-In fp64 the decisions (counts, n_contrib, early stops) and the final T are identical bit for bit
-and the images agree within 1e-12 (only the order of the color sums differs). The same holds in
-fp32 on these scenes, where both round every step in fp32 and use numpy's fp32 exp.
+In fp64 the decisions (counts, n_contrib, early stops) are identical, the final T agrees within
+1e-15 and the images within 1e-12: the loop's ``math.exp`` and numpy's vectorized ``exp`` may
+differ by an ulp on CPUs where numpy takes a SIMD path (seen on an AVX-512 machine), and the
+order of the color sums differs. In fp32 on these scenes, where both round every step in fp32
+and use numpy's fp32 exp, the final T is identical bit for bit.
 """
 
 import pytest
@@ -23,10 +25,10 @@ SCENES = [
 ]
 
 
-def _assert_same(vec, loop, image_tol):
+def _assert_same(vec, loop, image_tol, t_tol=0.0):
     assert torch.equal(vec.n_blended, loop.n_blended)
     assert torch.equal(vec.n_contrib, loop.n_contrib)
-    assert torch.equal(vec.final_T, loop.final_T)
+    assert (vec.final_T - loop.final_T).abs().max().item() <= t_tol
     assert vec.stats == loop.stats
     assert (vec.image - loop.image).abs().max().item() <= image_tol
 
@@ -39,7 +41,7 @@ def test_vectorized_equals_loop_fp64(seed, counts):
     # Chunk sizes 1 and 5 carry T across many chunk boundaries; 64 covers whole lists.
     for chunk in (1, 5, 64):
         vec = rasterize(splats, background=[0.2, 0.3, 0.4], chunk=chunk, batch=128)
-        _assert_same(vec, loop, 1e-12)
+        _assert_same(vec, loop, 1e-12, 1e-15)
     assert loop.stats.skipped_alpha > 0
     if counts is None or "stack" in counts:
         assert loop.stats.terminated_pixels > 0
