@@ -245,8 +245,9 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
     else:
         top = PinHarness(design.make_core(config), pll=pll)
         harness = {"input_bits": top.input_bits, "output_bits": top.output_bits,
-                   "note": "inputs shift in from one pin, each through a landing register; outputs are registered, then XOR-folded "
-                           "in registered 4-input levels to one LED"}
+                   "note": "inputs shift in from one pin, each through a landing register; "
+                           "outputs are registered, then XOR-folded in registered 4-input levels "
+                           "to one LED"}
     # --timing-allow-fail: a design that misses its target still gets its achieved fmax reported.
     plan = platform.prepare(top, name="top", nextpnr_opts=f"--report top.nextpnr.json --seed {seed} "
                                                           f"--timing-allow-fail",

@@ -3,8 +3,9 @@
 :class:`PinHarness` is how a core that has no board-level top of its own is built into a bitstream:
 every input bit of the core is driven by a stage of a shift register fed from one input pin (it
 shifts every other cycle, so that no register of the core is an equal copy of a chain stage and
-Yosys merges no registers of different inputs) through a landing register per bit, and all output bits are registered and
-XOR-folded, one LUT level per register stage, into one bit that drives an LED. Because every input
+Yosys merges no registers of different inputs) through a landing register per bit, and all
+output bits are registered and XOR-folded, one LUT level per register stage, into one bit that
+drives an LED. Because every input
 comes from a pin and every output reaches one, synthesis can neither constant-fold the core nor
 remove any of it, so the utilization and fmax that nextpnr reports are those of the core (plus the
 harness, which the report states). Paths from and to the harness registers are register to
