@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
-from ..lib.stream import StreamFIFO
+from ..lib.stream import SkidBuffer, StreamFIFO
 from .config import GBUConfig
 from .exp_unit import delay, rounded_shift
 from .lane import RowShader, lane_record_layout, lane_rows, slot_bits
@@ -258,9 +258,22 @@ class GaussianBlendingUnit(ConfiguredComponent):
         steps = [(n, s) for s in range(cfg.slots) for n, lane in enumerate(lanes)
                  if s < len(lane_rows(cfg, lane.lane))]
         rows = [lane_rows(cfg, lanes[n].lane)[s] for n, s in steps]
+        # The generator decides from flip-flops beside it: the head Gaussian in a register
+        # slice (not the queue's memory and level logic), and a copy of the lanes' stopped
+        # rows, a cycle late. A row seen running after it stopped costs a record that the lane
+        # takes and ends at once; a row is never seen stopped while it runs, because a bank's
+        # rows restart at its tile's header (the copy shows that from the second cycle after
+        # it), and the tile's first Gaussian reaches the head at the earliest in the fourth:
+        # one cycle to take it, two through the queue, one through the slice.
+        head_register = SkidBuffer(queue.o.payload.shape())
+        m.submodules[f"head{group}"] = head_register
+        wiring.connect(m, queue.o, head_register.i)
+        queue = head_register
         head = queue.o.payload
-        done = Cat(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
-                   for n, s in steps)
+        stopped = Signal(len(steps) * 2, name=f"stopped{group}")
+        m.d.sync += stopped.eq(Cat(lanes[n].row_done[s + (b << sb)]
+                                   for b in range(2) for n, s in steps))
+        done = stopped.word_select(head.bank, len(steps))
         if cfg.dataflow == "irss":
             top = cfg.tile - 1
 

@@ -30,11 +30,13 @@ The datapath never stalls. Inputs are admitted against credits counted on the ou
 (a :class:`~hw.lib.stream.StreamFIFO` deep enough for everything in flight), and the fields
 that only pass through wait in a second queue instead of thousands of pipeline flip-flops; for
 the same reason the long delays of wide intermediate values (``a``, ``x0``, ``p0``, ...) go
-through block RAM (see ``_Schedule``).
+through block RAM (see ``_Schedule``). The queues are block RAM read without the output
+register (about 6 ns from the clock to the data on an ECP5), so a
+:class:`~hw.lib.stream.SkidBuffer` takes their output before anything decides on it.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..gemm.multiplier import Multiplier
@@ -44,7 +46,7 @@ from ..lib.config import SQ, check_int
 from ..lib.divider import Divider, round_up
 from ..lib.fixed import fixed_shape, requantize
 from ..lib.isqrt import SquareRoot
-from ..lib.stream import StreamFIFO
+from ..lib.stream import SkidBuffer, StreamFIFO
 from .config import GBUConfig
 
 
@@ -54,8 +56,9 @@ __all__ = ["RowSetup", "row_setup_in_layout", "row_setup_out_layout"]
 _INDEX_BITS = 4
 #: Operand bits per partial product: 17 unsigned bits fit an 18-bit signed DSP port.
 _CHUNK = 17
-#: Cycles of :class:`~hw.lib.stream.StreamFIFO` from a write to its output on an empty queue.
-_QUEUE_LATENCY = 2
+#: Cycles from a write into the output queues to the output on empty queues: the
+#: :class:`~hw.lib.stream.StreamFIFO` (2) and the :class:`~hw.lib.stream.SkidBuffer` (1).
+_QUEUE_LATENCY = 3
 #: A delay of at least this many register bits and cycles goes through block RAM instead
 #: (:class:`_Schedule`); a DP16KD holds 18 bits of 512 cycles.
 _RAM_BITS = 360
@@ -302,13 +305,17 @@ class RowSetup(ConfiguredComponent):
             {"a": fixed_shape(cfg.conic_format), **passed_fields}), depth=depth)
 
         # Credits: inputs admitted but not yet delivered never exceed the queues' depth, so the
-        # queues never refuse an item and the datapath needs no enable.
+        # queues never refuse an item and the datapath needs no enable. ``i.ready`` is decided a
+        # cycle ahead, counting on an input in that cycle, so that only flip-flops decide it; at
+        # one input per cycle ``latency`` are in flight, below ``depth - 1``.
         in_flight = Signal(range(depth + 1))
         accept = self._accept
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
+        m.submodules.out_register = out_register = SkidBuffer(self.o.payload.shape())
+        wiring.connect(m, out_register.o, wiring.flipped(self.o))
         deliver = self.o.valid & self.o.ready
-        m.d.comb += self.i.ready.eq(in_flight < depth)
-        m.d.sync += in_flight.eq(in_flight + accept - deliver)
+        m.d.sync += [in_flight.eq(in_flight + accept - deliver),
+                     self.i.ready.eq(in_flight < depth - 1)]
 
         m.d.comb += passed.i.valid.eq(accept)
         m.d.comb += [getattr(passed.i.payload, k).eq(getattr(self.i.payload, k))
@@ -317,11 +324,13 @@ class RowSetup(ConfiguredComponent):
         m.submodules.datapath = self._datapath
         m.d.comb += [results.i.valid.eq(self._valid), results.i.payload.eq(self._result)]
 
-        out = self.o.payload
+        joined = results.o.valid & passed.o.valid
+        take = joined & out_register.i.ready
+        out = out_register.i.payload
         m.d.comb += [
-            self.o.valid.eq(results.o.valid & passed.o.valid),
-            results.o.ready.eq(deliver),
-            passed.o.ready.eq(deliver),
+            out_register.i.valid.eq(joined),
+            results.o.ready.eq(take),
+            passed.o.ready.eq(take),
             out.a_acc.eq(requantize(passed.o.payload.a, cfg.conic_format, cfg.acc_format)),
         ]
         m.d.comb += [getattr(out, k).eq(getattr(results.o.payload, k))
