@@ -204,5 +204,5 @@ class DotProductEngine(_ArrayBase):
         sums = [_adder_tree(m, products[n], width, LEVELS_PER_STAGE, f"sum_{n}")
                 for n in range(cols)]
         out_valid = _delay(m, valid_in, MULTIPLIER_LATENCY + self.tree_stages, "valid")
-        self._output_queue(m, signed(width(tree_levels(rows))), out_valid, sums)
+        self._output_queue(m, signed(width(tree_levels(rows))), [out_valid] * cols, sums)
         return m

@@ -58,6 +58,23 @@ def _delay(m, value, cycles, name, reset_less=False):
     return value
 
 
+def _column_valids(m, valid_ahead, cols):
+    """``valid_ahead`` one cycle late, in a register of each column's own, so that the write
+    enables of a column's output queue hang off a flip-flop beside them: one register drove the
+    write side of every column, across the die (an 8x8 array at 178 MHz).
+
+    Yosys merges registers with the same inputs, so column ``n``'s copy is also cleared
+    ``n + 1`` cycles after a reset, by a reset-less delay of the reset: the caller's
+    ``valid_ahead`` must stay low for ``cols`` cycles after a reset (no input reaches the end
+    of the pipeline that soon)."""
+    valids = []
+    column_reset = ResetSignal()
+    for n in range(cols):
+        column_reset = _register(m, column_reset, f"column_reset_{n}", True)
+        valids.append(_register(m, valid_ahead & ~column_reset, f"valid_{n}"))
+    return valids
+
+
 def _ws_floorplan(rows, cols, grid):
     """DSP sites of the PEs of a ``rows`` x ``cols`` weight-stationary array, ``{(k, n): (row,
     index)}`` in a :func:`~hw.gemm.multiplier.dsp_grid` ``grid``, or ``None`` when ``grid`` is
@@ -94,8 +111,9 @@ class _ArrayBase(ConfiguredComponent):
         cfg = self._config
         return cfg.latency + 2 + (cfg.rows if cfg.dataflow == "os" else 0)
 
-    def _output_queue(self, m, lane_shape, out_valid, lanes):
-        """The output queue, fed with ``lanes`` (one per column) where ``out_valid``.
+    def _output_queue(self, m, lane_shape, valids, lanes):
+        """The output queue, fed with ``lanes`` (one per column) where ``valids`` (one per
+        column, all equal) are high.
 
         Each column has a queue of its own, with its own read control: one queue for the whole
         vector drove the read enables of every column's output register from one LUT, which
@@ -104,11 +122,11 @@ class _ArrayBase(ConfiguredComponent):
         feed back on themselves. All of them hold the same number of items, so the first one's
         ``valid`` stands for all."""
         queues = []
-        for n, lane in enumerate(lanes):
+        for n, (valid, lane) in enumerate(zip(valids, lanes)):
             m.submodules[f"queue_{n}"] = queue = CreditFIFO(lane_shape, depth=self.queue_depth)
             # Lanes narrower than acc_bits (ws partial sums) are sign-extended after the queue,
             # so that the queue stores only the bits that carry information.
-            m.d.comb += [queue.i.valid.eq(out_valid), queue.i.payload.eq(lane),
+            m.d.comb += [queue.i.valid.eq(valid), queue.i.payload.eq(lane),
                          queue.o.ready.eq(self.c.ready), self.c.payload[n].eq(queue.o.payload)]
             queues.append(queue)
         m.d.comb += self.c.valid.eq(queues[0].o.valid)
@@ -355,9 +373,11 @@ class WeightStationaryArray(_ArrayBase):
                 if n + 1 < cols:
                     act = _register(m, act, f"act_{k}_{n}", True)
 
-        out_valid = _delay(m, valid_in, rows + cols + MULTIPLIER_LATENCY - 1, "valid")
+        # An input accepted in the cycle after a reset reaches `valid_ahead` rows + cols + 2
+        # cycles later.
+        valid_ahead = _delay(m, valid_in, rows + cols + MULTIPLIER_LATENCY - 2, "valid")
         lanes = [_delay(m, psums[n], cols - 1 - n, f"out_{n}", True) for n in range(cols)]
-        self._output_queue(m, signed(cfg.psum_bits), out_valid, lanes)
+        self._output_queue(m, signed(cfg.psum_bits), _column_valids(m, valid_ahead, cols), lanes)
         return m
 
 
@@ -488,6 +508,7 @@ class OutputStationaryArray(_ArrayBase):
                     with m.Elif(shift):
                         m.d.sync += out.eq(outs_above[j])
                 if p == rows - 1 and j == 0:
+                    start_ahead = last_p
                     m.d.sync += start.eq(last_p)
                 outs_above[j] = out
                 if p == rows - 1:
@@ -500,9 +521,12 @@ class OutputStationaryArray(_ArrayBase):
                         shift = _register(m, shift, f"shift_{p}_{j}")
                 weights[j] = _register(m, weights[j], f"w_{p}_{j}")
 
-        out_valid = _delay(m, window[-1], cols - 1, "valid")
+        # window[-1] one cycle early (window[p] is start | window[p - 1], one cycle late); an
+        # input accepted in the cycle after a reset reaches it rows + 3 cycles later.
+        window_ahead = start_ahead | window[-2] if rows > 1 else start_ahead
+        valid_ahead = _delay(m, window_ahead, cols - 1, "valid")
         lanes = [_delay(m, bottom[j], cols - 1 - j, f"out_{j}") for j in range(cols)]
-        self._output_queue(m, signed(cfg.acc_bits), out_valid, lanes)
+        self._output_queue(m, signed(cfg.acc_bits), _column_valids(m, valid_ahead, cols), lanes)
         return m
 
 
