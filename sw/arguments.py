@@ -3,7 +3,7 @@
 import argparse
 
 
-__all__ = ["integer"]
+__all__ = ["integer", "size"]
 
 
 def integer(text):
@@ -12,3 +12,14 @@ def integer(text):
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def size(text):
+    """An image size ``WIDTHxHEIGHT``, both at least 1."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be >= 1")
+    return width, height

@@ -19,20 +19,11 @@ import tqdm
 
 from hw.gbu.config import GBUConfig
 
+from .arguments import size
 from .frame import BACKENDS, load_scene, render_frame
 
 
 __all__ = ["main"]
-
-
-def _size(text):
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be >= 1")
-    return width, height
 
 
 def _param(text):
@@ -50,7 +41,7 @@ def _parser():
     parser.add_argument("--camera", type=int, default=0, help="garden camera index (default 0)")
     parser.add_argument("--camera-file", help="JSON camera: viewmat, fx, fy, cx, cy, width, "
                                               "height")
-    parser.add_argument("--resolution", type=_size, help="WIDTHxHEIGHT (default: the camera's)")
+    parser.add_argument("--resolution", type=size, help="WIDTHxHEIGHT (default: the camera's)")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
     parser.add_argument("--backend", choices=BACKENDS, default="model")
     parser.add_argument("--param", type=_param, action="append", default=[],

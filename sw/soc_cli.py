@@ -6,31 +6,39 @@
     python -m sw.soc --sim gemm --shape 5x7x3 --seed 1 --check
     python -m sw.soc --sim kv-step --steps 3 --seed 1 --read 0 --check
     python -m sw.soc --port /dev/ttyUSB0 --map MAP kv-read 5 --out layer5.npz
+    python -m sw.soc --port /dev/ttyUSB0 --map MAP gbu-tile --scene garden --tile 700 \\
+        --out tile.png --check
 
 A board is described by the ``address_map.json`` of its build (``--map``); its line rate is the
 map's unless ``--baud`` is given. ``--sim`` runs the SoC gateware in ``amaranth.sim`` through its
-UART pins (:data:`sw.soc.SIM_SOC_CONFIG`, changed with ``--param``); every invocation starts a
-fresh SoC. ``--check`` compares the results with the golden models (``golden.gemm``,
-``golden.kv_cache``); the KV check assumes the cache was empty before (a freshly loaded board or
-``--sim``). Errors, and results that differ from the golden ones, are one line on stderr and exit
-status 1.
+UART pins (:data:`sw.soc.SIM_SOC_CONFIG`, changed with ``--param``; it has no GBU: a GBU tile
+there needs ``--param gbu_lanes=1`` and takes minutes); every invocation starts a fresh SoC.
+``--check`` compares the results with the golden models (``golden.gemm``, ``golden.kv_cache``,
+``golden.gbu_model``); the KV check assumes the cache was empty before (a freshly loaded board
+or ``--sim``). Errors, and results that differ from the golden ones, are one line on stderr and
+exit status 1.
 """
 
 import argparse
 import json
 import sys
 
+import matplotlib
 import numpy as np
 import torch
 
 from golden.gemm import matmul_int, requantize
 from golden.kv_cache import KVCache
 from golden.lacache import make_policy
+from golden.splat_binning import bin_splats
+from golden.splat_preprocess import preprocess
 from hw.build import parse_params
 from hw.soc.config import SoCConfig
+from sim.gbu_vectors import tile_case
 
-from .arguments import integer
+from .arguments import integer, size
 from .device import Device, DeviceError, SerialTransport
+from .frame import load_scene
 from .soc import SIM_SOC_CONFIG, SoCClient, simulated_client
 
 
@@ -86,6 +94,19 @@ def _parser():
                    help="read this layer afterwards (repeatable)")
     p.add_argument("--check", action="store_true",
                    help="compare the layers read with the golden KV cache")
+
+    p = commands.add_parser("gbu-tile", help="shade one 16x16 tile of a scene on the GBU")
+    p.add_argument("--scene", default="synthetic",
+                   help="'garden', 'synthetic' or a .ply file (default: synthetic)")
+    p.add_argument("--camera", type=int, default=0, help="garden camera index (default 0)")
+    p.add_argument("--camera-file", help="JSON camera (needed with a .ply)")
+    p.add_argument("--resolution", type=size, help="WIDTHxHEIGHT (default: the camera's)")
+    p.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+    p.add_argument("--tile", type=integer,
+                   help="tile index, row-major (default: the one with the most Gaussians that "
+                        "the GBU takes)")
+    p.add_argument("--out", metavar="TILE.png", help="write the tile's colors here")
+    p.add_argument("--check", action="store_true", help="compare with the GBU's golden model")
 
     p = commands.add_parser("kv-read", help="print the kept rows of one layer in logical order")
     p.add_argument("layer", type=integer)
@@ -261,6 +282,40 @@ def _kv_read(client, args, out):
                  v=np.array([v for _, _, v in rows], dtype=np.int64))
 
 
+def _gbu_tile(client, args, out):
+    cfg = client.gbu_config()
+    scene, camera, name = load_scene(args.scene, camera=args.camera,
+                                     camera_file=args.camera_file, size=args.resolution,
+                                     seed=args.seed)
+    splats = preprocess(scene, camera)
+    tiles = bin_splats(splats)
+    counts = tiles.offsets.diff()
+    t = args.tile
+    if t is None:
+        t = int(counts.masked_fill(counts > cfg.max_gaussians, -1).argmax())
+    if not 0 <= t < len(counts):
+        raise ValueError(f"gbu-tile: --tile {t}: {name} has tiles 0..{len(counts) - 1}")
+    case = tile_case(cfg, splats, tiles, t)
+    pixels = client.gbu_tile(case["splats"], cols=case["cols"], rows=case["rows"])
+    got = torch.tensor([[*p["color"], p["t"], p["n_contrib"], p["n_blended"]] for p in pixels])
+    gx = tiles.grid[0]
+    print(f"{name} tile {t} at ({t % gx * cfg.tile}, {t // gx * cfg.tile}): {case['count']} "
+          f"Gaussians, {case['cols']}x{case['rows']} pixels inside the image", file=out)
+    if args.out:
+        rgb = got[:, :3].reshape(cfg.tile, cfg.tile, 3) / (1 << cfg.color_acc_format.f_bits)
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+        # Each pixel as an 8x8 block: a 16x16 image is too small to look at.
+        pyplot.imsave(args.out, np.kron(rgb.clamp(0, 1).numpy(), np.ones((8, 8, 1))))
+        print(f"colors written to {args.out}", file=out)
+    if args.check:
+        wrong = _mismatch("GBU pixels (r, g, b, T, n_contrib, n_blended)", got,
+                          torch.tensor(case["pixels"]))
+        if wrong:
+            raise ValueError(wrong)
+        print("matches the golden model", file=out)
+
+
 def _info(client, out):
     info = client.map["info"]
     print(f"info words match the address map (magic {info['magic']:#010x}, map CRC-32 "
@@ -287,9 +342,11 @@ def main(argv=None, out=None):
                 _gemm(client, args, out)
             elif args.command == "kv-step":
                 _kv_step(client, args, out)
+            elif args.command == "gbu-tile":
+                _gbu_tile(client, args, out)
             else:
                 _kv_read(client, args, out)
-    except (DeviceError, ValueError) as e:
+    except (DeviceError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

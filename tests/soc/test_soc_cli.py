@@ -2,8 +2,10 @@
 # (SoC.address_map_of makes the cores for their signatures only.)
 """``python -m sw.soc`` over the simulated SoC (amaranth.sim, through the UART pins): info, a
 GEMM from .npy files and a seeded random one, KV steps and reads, every result compared with the
-golden models here; bad invocations are one line on stderr."""
+golden models here; bad invocations are one line on stderr. ``gbu-tile`` against the golden
+model's pixels (see ``_ModelGBU``)."""
 
+import contextlib
 import io
 import json
 import subprocess
@@ -12,11 +14,17 @@ import sys
 import numpy as np
 import pytest
 import torch
+from matplotlib import pyplot
 
 from golden.gemm import matmul_int, requantize
 from golden.kv_cache import KVCache
 from golden.lacache import make_policy
+from golden.splat_binning import bin_splats
+from golden.splat_preprocess import preprocess
+from golden.splat_scenes import synthetic_scene
+from hw.soc.config import SoCConfig
 from hw.soc.soc import SoC
+from sw import soc_cli
 from sw.soc import SIM_SOC_CONFIG
 from sw.soc_cli import main
 
@@ -125,3 +133,76 @@ def test_module_entry_point_on_a_missing_port(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("error: cannot open serial port") and \
         result.stderr.count("\n") == 1, result.stderr
+
+
+class _ModelGBU:
+    """Stands in for a board's GBU in the ``gbu-tile`` tests below: it answers with the golden
+    model's pixels (``bad`` pixels altered), so that they test the command (scene, tile, image,
+    check) in seconds; the GBU behind the UART is tested against the model in
+    tests/soc/test_cocotb_soc.py, and a tile in amaranth.sim takes minutes."""
+
+    def __init__(self, bad=()):
+        self.config = SoCConfig(gbu_lanes=1)
+        self.bad = bad
+        self.device = contextlib.nullcontext()
+        self.calls = []
+
+    def gbu_config(self):
+        return self.config.gbu
+
+    def gbu_tile(self, splats, *, cols, rows):
+        self.calls.append((len(splats), cols, rows))
+        want = self._case["pixels"]
+        return [{"color": p[:3], "t": p[3] + (n in self.bad), "n_contrib": p[4],
+                 "n_blended": p[5]} for n, p in enumerate(want)]
+
+
+@pytest.fixture
+def model_gbu(monkeypatch):
+    def make(bad=()):
+        gbu = _ModelGBU(bad)
+        real_case = soc_cli.tile_case
+
+        def tile_case(*args):
+            gbu._case = real_case(*args)
+            return gbu._case
+        monkeypatch.setattr(soc_cli, "tile_case", tile_case)
+        monkeypatch.setattr(soc_cli, "_client", lambda args: gbu)
+        return gbu
+    return make
+
+
+def test_gbu_tile_shades_the_busiest_tile_and_writes_an_image(model_gbu, tmp_path):
+    gbu = model_gbu()
+    code, text = _run(["--sim", "gbu-tile", "--seed", "3", "--out", str(tmp_path / "t.png"),
+                       "--check"])
+    assert code == 0, text
+    scene, camera = synthetic_scene(3, 64, 48)
+    tiles = bin_splats(preprocess(scene, camera))
+    busiest = int(tiles.offsets.diff().argmax())
+    count = len(tiles.tile(busiest))
+    assert gbu.calls == [(count, 16, 16)]
+    assert text.startswith(f"synthetic3 tile {busiest} at ")
+    assert f": {count} Gaussians, 16x16 pixels inside the image" in text
+    assert text.endswith("matches the golden model\n")
+    image = pyplot.imread(tmp_path / "t.png")
+    assert image.shape[:2] == (128, 128)
+
+
+def test_gbu_tile_reports_a_wrong_pixel(model_gbu, capsys):
+    model_gbu(bad={37})
+    assert main(["--sim", "gbu-tile", "--tile", "1", "--check"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: GBU pixels (r, g, b, T, n_contrib, n_blended) differs from the "
+                          "golden model in 1 of 1536 entries (first at (37, 3)"), err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tile", "99"], "gbu-tile: --tile 99: synthetic0 has tiles 0..11"),
+    (["--scene", "nowhere.ply"], "scene nowhere.ply: a .ply holds no camera"),
+])
+def test_gbu_tile_bad_input_is_one_line(model_gbu, argv, message, capsys):
+    model_gbu()
+    assert main(["--sim", "gbu-tile", *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
