@@ -131,7 +131,13 @@ class GaussianBlendingUnit(ConfiguredComponent):
         m.d.comb += [lane.cols.eq(self.tile.payload.cols) for lane in lanes]
         m.d.comb += [lane.rows.eq(self.tile.payload.rows) for lane in lanes]
         m.d.comb += [lane.start_bank.eq(bank_in) for lane in lanes]
-        all_done = Cat(lane.row_done.word_select(bank_in, 1 << sb).all() for lane in lanes).all()
+        # Every row of the tile has stopped: a register (the lanes' ``row_done`` are far
+        # apart), a cycle later than theirs and low in the cycle after a start, when theirs
+        # still show the started bank's previous tile.
+        all_done = Signal()
+        m.d.sync += all_done.eq(
+            Cat(lane.row_done.word_select(bank_in, 1 << sb).all() for lane in lanes).all()
+            & ~(self.tile.valid & self.tile.ready))
 
         # Broadcast: a Gaussian is taken once every front's queue has room; after every row has
         # stopped it is taken and dropped. With the list taken, a marker goes to every queue.
@@ -258,22 +264,16 @@ class GaussianBlendingUnit(ConfiguredComponent):
         steps = [(n, s) for s in range(cfg.slots) for n, lane in enumerate(lanes)
                  if s < len(lane_rows(cfg, lane.lane))]
         rows = [lane_rows(cfg, lanes[n].lane)[s] for n, s in steps]
-        # The generator decides from flip-flops beside it: the head Gaussian in a register
-        # slice (not the queue's memory and level logic), and a copy of the lanes' stopped
-        # rows, a cycle late. A row seen running after it stopped costs a record that the lane
-        # takes and ends at once; a row is never seen stopped while it runs, because a bank's
-        # rows restart at its tile's header (the copy shows that from the second cycle after
-        # it), and the tile's first Gaussian reaches the head at the earliest in the fourth:
-        # one cycle to take it, two through the queue, one through the slice.
+        # The head Gaussian comes from a register slice, not from the queue's memory and level
+        # logic. A row that the lanes' ``row_done`` (a cycle late) still shows running costs a
+        # record that the lane takes and ends at once.
         head_register = SkidBuffer(queue.o.payload.shape())
         m.submodules[f"head{group}"] = head_register
         wiring.connect(m, queue.o, head_register.i)
         queue = head_register
         head = queue.o.payload
-        stopped = Signal(len(steps) * 2, name=f"stopped{group}")
-        m.d.sync += stopped.eq(Cat(lanes[n].row_done[s + (b << sb)]
-                                   for b in range(2) for n, s in steps))
-        done = stopped.word_select(head.bank, len(steps))
+        done = Cat(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
+                   for n, s in steps)
         if cfg.dataflow == "irss":
             top = cfg.tile - 1
 

@@ -127,8 +127,10 @@ class RowShader(ConfiguredComponent):
         Read at ``start``, 1..16.
     row_done : Out(2 << slot_bits(config))
         Bit ``bank * 2**slot_bits + s``: every pixel of slot ``s`` of the bank has stopped (or
-        is outside; slots past the tile's last row are always done). An AND of flip-flops:
-        valid from the cycle after ``start``.
+        is outside; slots past the tile's last row are always done). A register, a cycle late
+        (the AND of a row's flip-flops is far from most of its readers), except that ``start``
+        clears the started bank's bits at once: a bit may show a stopped row running for a
+        cycle, never a running row stopped.
     drained : Out(2)
         Bit ``b`` pulses for one cycle when a marker of bank ``b`` leaves the pipeline: every
         record before it has been written into the state.
@@ -387,7 +389,9 @@ class RowShader(ConfiguredComponent):
                 with m.If(self.start_bank == bank):
                     m.d.sync += [done[region].eq(Cat(init)),
                                  fresh[region].eq((1 << bank_pixels) - 1)]
-        m.d.comb += self.row_done.eq(Cat(done[16 * n:16 * n + 16].all() for n in range(2 << sb)))
+        for n in range(2 << sb):
+            restart = self.start & (self.start_bank == n >> sb)
+            m.d.sync += self.row_done[n].eq(~restart & done[16 * n:16 * n + 16].all())
 
         # Busy: the record in the issue stage and every pixel until its C write.
         in_flight = Signal(range(to_t0 + 1 + stages + stages_c + 2))
