@@ -58,21 +58,31 @@ def _delay(m, value, cycles, name, reset_less=False):
     return value
 
 
-def _column_valids(m, valid_ahead, cols):
-    """``valid_ahead`` one cycle late, in a register of each column's own, so that the write
-    enables of a column's output queue hang off a flip-flop beside them: one register drove the
-    write side of every column, across the die (an 8x8 array at 178 MHz).
+def _columns(m, valid_ahead, cols):
+    """What each column's output queue needs beside it: ``valid_ahead`` one cycle late, and a
+    reset. Returns ``(valids, resets)``.
 
-    Yosys merges registers with the same inputs, so column ``n``'s copy is also cleared
-    ``n + 1`` cycles after a reset, by a reset-less delay of the reset: the caller's
-    ``valid_ahead`` must stay low for ``cols`` cycles after a reset (no input reaches the end
-    of the pipeline that soon)."""
-    valids = []
+    The write enables of column ``n``'s queue hang off a register of the column's own, not off
+    one register for all columns (which drove the write side of every column, across the die:
+    an 8x8 array at 178 MHz); and the queue is emptied by a reset-less copy of the domain's
+    reset delayed by ``n + 1`` cycles, not by the domain's reset net, whose route to the far
+    columns then limited an 8x8 array to 186-200 MHz. The delays keep the copies apart (Yosys
+    merges registers with the same inputs).
+
+    The valid copies are reset-less too and cleared where their column's reset is: a copy may
+    show a stale valid in the cycle after a reset, whose write the queue's reset then undoes.
+    For that, and for a queue to be empty before anyone reads it, the caller's ``valid_ahead``
+    must stay low for ``cols`` cycles after a reset, and the reset must be held for at least 2
+    cycles (a :class:`~amaranth.lib.cdc.ResetSynchronizer` holds it for 2 or more): while the
+    domain's reset is high, whatever the queues offer is ignored, and from its second cycle
+    the first column's queue, whose ``valid`` stands for all, offers nothing."""
+    valids, resets = [], []
     column_reset = ResetSignal()
     for n in range(cols):
         column_reset = _register(m, column_reset, f"column_reset_{n}", True)
-        valids.append(_register(m, valid_ahead & ~column_reset, f"valid_{n}"))
-    return valids
+        valids.append(_register(m, valid_ahead & ~column_reset, f"valid_{n}", True))
+        resets.append(column_reset)
+    return valids, resets
 
 
 def _ws_floorplan(rows, cols, grid):
@@ -111,9 +121,10 @@ class _ArrayBase(ConfiguredComponent):
         cfg = self._config
         return cfg.latency + 2 + (cfg.rows if cfg.dataflow == "os" else 0)
 
-    def _output_queue(self, m, lane_shape, valids, lanes):
+    def _output_queue(self, m, lane_shape, valids, lanes, resets=None):
         """The output queue, fed with ``lanes`` (one per column) where ``valids`` (one per
-        column, all equal) are high.
+        column, all equal) are high; emptied by ``resets`` (one per column) when given, else by
+        the domain's reset.
 
         Each column has a queue of its own, with its own read control: one queue for the whole
         vector drove the read enables of every column's output register from one LUT, which
@@ -123,7 +134,10 @@ class _ArrayBase(ConfiguredComponent):
         ``valid`` stands for all."""
         queues = []
         for n, (valid, lane) in enumerate(zip(valids, lanes)):
-            m.submodules[f"queue_{n}"] = queue = CreditFIFO(lane_shape, depth=self.queue_depth)
+            queue = CreditFIFO(lane_shape, depth=self.queue_depth, local_reset=resets is not None)
+            m.submodules[f"queue_{n}"] = queue
+            if resets is not None:
+                m.d.comb += queue.reset.eq(resets[n])
             # Lanes narrower than acc_bits (ws partial sums) are sign-extended after the queue,
             # so that the queue stores only the bits that carry information.
             m.d.comb += [queue.i.valid.eq(valid), queue.i.payload.eq(lane),
@@ -377,7 +391,8 @@ class WeightStationaryArray(_ArrayBase):
         # cycles later.
         valid_ahead = _delay(m, valid_in, rows + cols + MULTIPLIER_LATENCY - 2, "valid")
         lanes = [_delay(m, psums[n], cols - 1 - n, f"out_{n}", True) for n in range(cols)]
-        self._output_queue(m, signed(cfg.psum_bits), _column_valids(m, valid_ahead, cols), lanes)
+        valids, resets = _columns(m, valid_ahead, cols)
+        self._output_queue(m, signed(cfg.psum_bits), valids, lanes, resets)
         return m
 
 
@@ -526,7 +541,8 @@ class OutputStationaryArray(_ArrayBase):
         window_ahead = start_ahead | window[-2] if rows > 1 else start_ahead
         valid_ahead = _delay(m, window_ahead, cols - 1, "valid")
         lanes = [_delay(m, bottom[j], cols - 1 - j, f"out_{j}") for j in range(cols)]
-        self._output_queue(m, signed(cfg.acc_bits), _column_valids(m, valid_ahead, cols), lanes)
+        valids, resets = _columns(m, valid_ahead, cols)
+        self._output_queue(m, signed(cfg.acc_bits), valids, lanes, resets)
         return m
 
 

@@ -203,6 +203,10 @@ class CreditFIFO(_Queue):
     depth : :class:`int`
         Number of items the queue holds: the writer may have at most that many in it at once
         (transferred on ``i`` and not yet on ``o``); at least 1.
+    local_reset : :class:`bool`
+        Empty the queue on ``reset`` instead of the domain's reset, so that the domain's reset
+        net, which spans the design, does not reach it: a register beside the queue can drive
+        ``reset``.
 
     Interface attributes
     --------------------
@@ -211,16 +215,27 @@ class CreditFIFO(_Queue):
         ``depth`` are held, or the oldest unread one is overwritten.
     o : ``Out(stream.Signature(payload_shape))``
         The same items, in the same order. ``o.valid`` and ``o.payload`` are register outputs.
+    reset : ``In(1)``, only with ``local_reset``
+        Empties the queue at the next clock edge.
 
     Latency is 2 cycles from ``i`` to ``o`` on an empty queue, throughput one transfer per
     cycle, as for :class:`StreamFIFO` with ``depth >= 3``.
     """
 
-    def __init__(self, payload_shape, *, depth):
+    def __init__(self, payload_shape, *, depth, local_reset=False):
+        if not isinstance(local_reset, bool):
+            raise TypeError(f"CreditFIFO.local_reset must be a bool, not {local_reset!r}")
+        self._local_reset = local_reset
         super().__init__("CreditFIFO", payload_shape, depth, lambda shape, depth: {
             "i": In(stream.Signature(shape, always_ready=True)),
             "o": Out(stream.Signature(shape)),
+            **({"reset": In(1)} if local_reset else {}),
         })
+
+    @property
+    def local_reset(self):
+        """Whether ``reset``, not the domain's reset, empties the queue."""
+        return self._local_reset
 
     def elaborate(self, platform):
         m = Module()
@@ -233,8 +248,9 @@ class CreditFIFO(_Queue):
         write = storage.write_port()
         # Not transparent: an item is read at the earliest in the cycle after its write.
         read = storage.read_port()
-        write_addr = Signal(range(depth))
-        read_addr = Signal(range(depth))
+        local = self._local_reset
+        write_addr = Signal(range(depth), reset_less=local)
+        read_addr = Signal(range(depth), reset_less=local)
         m.d.comb += [write.addr.eq(write_addr), write.data.eq(self.i.payload),
                      write.en.eq(self.i.valid)]
         with m.If(self.i.valid):
@@ -246,21 +262,26 @@ class CreditFIFO(_Queue):
         # code then holds one item more), so that the code's clock enable comes from
         # flip-flops only, and ``o.ready``, which may come from far away, reaches the enables of
         # the read side through the one LUT of ``fetch``.
-        stored = Signal(depth + 1)
-        fetched = Signal()
+        stored = Signal(depth + 1, reset_less=local)
+        fetched = Signal(reset_less=local)
+        valid = Signal(reset_less=local)
         fetch = Signal()
         m.d.sync += fetched.eq(fetch)
         m.d.comb += [
-            fetch.eq(Mux(fetched, stored[1], stored[0]) & (~self.o.valid | self.o.ready)),
+            fetch.eq(Mux(fetched, stored[1], stored[0]) & (~valid | self.o.ready)),
             read.addr.eq(read_addr), read.en.eq(fetch),
             self.o.payload.eq(read.data),
+            self.o.valid.eq(valid),
         ]
         with m.If(self.i.valid & ~fetched):
             m.d.sync += stored.eq((stored << 1) | 1)
         with m.Elif(~self.i.valid & fetched):
             m.d.sync += stored.eq(stored >> 1)
         with m.If(fetch):
-            m.d.sync += [read_addr.eq(advance(read_addr)), self.o.valid.eq(1)]
+            m.d.sync += [read_addr.eq(advance(read_addr)), valid.eq(1)]
         with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+            m.d.sync += valid.eq(0)
+        if local:
+            with m.If(self.reset):
+                m.d.sync += [r.eq(0) for r in (write_addr, read_addr, stored, fetched, valid)]
         return m

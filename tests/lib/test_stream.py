@@ -462,6 +462,39 @@ def test_credit_fifo_layout_payload_and_validation():
         CreditFIFO("x", depth=2)
 
 
+def test_credit_fifo_local_reset_empties_it_and_it_runs_again():
+    dut = CreditFIFO(8, depth=4, local_reset=True)
+    assert dut.local_reset
+    got = []
+
+    async def testbench(ctx):
+        for n in (1, 2, 3):
+            await stream_put(ctx, dut.i, n)
+        await ctx.tick().repeat(3)
+        assert ctx.get(dut.o.valid) and ctx.get(dut.o.payload) == 1
+        ctx.set(dut.reset, 1)
+        await ctx.tick()
+        ctx.set(dut.reset, 0)
+        await ctx.tick().repeat(4)
+        assert not ctx.get(dut.o.valid)
+        for n in (4, 5):
+            await stream_put(ctx, dut.i, n)
+        for _ in range(2):
+            got.append(await stream_get(ctx, dut.o))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == [4, 5]
+    trace = simulate(CreditFIFO(16, depth=5, local_reset=True), list(range(60)),
+                     producer=put_with_credits(5, random.Random(4), 0.3),
+                     consumer=get_random(random.Random(5), 0.3), check=credit_checker(5))
+    assert trace.received == list(range(60))
+    with pytest.raises(TypeError, match="CreditFIFO.local_reset must be a bool"):
+        CreditFIFO(8, depth=2, local_reset=1)
+
+
 # --- the helpers themselves -------------------------------------------------------------------
 
 @pytest.mark.parametrize("stall,rng", [(1.0, random.Random(0)), (-0.1, random.Random(0)),
