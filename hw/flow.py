@@ -251,8 +251,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
     # --timing-allow-fail: a design that misses its target still gets its achieved fmax reported.
     plan = platform.prepare(top, name="top", nextpnr_opts=f"--report top.nextpnr.json --seed {seed} "
                                                           f"--timing-allow-fail",
-                            script_after_synth=_FLAT_STAT,
-                            synth_opts=design.synth_options(config) if design.synth_options else "")
+                            script_after_synth=_FLAT_STAT)
     plan.extract(str(out_dir))
     (out_dir / "config.json").write_text(json.dumps(
         {"design": design.name, **json.loads(config.to_json())}, indent=2) + "\n")

@@ -49,9 +49,6 @@ class Design:
     outputs : callable or None
         ``outputs(config) -> {file name: JSON-ready data}``: files the flow writes beside the
         bitstream for the host (e.g. the SoC's ``address_map.json``).
-    synth_options : callable or None
-        ``synth_options(config) -> str``: options for Yosys' ``synth_ecp5`` when the design
-        needs other than the defaults (e.g. a Yosys bug that a configuration trips).
     """
     name: str
     summary: str
@@ -60,7 +57,6 @@ class Design:
     peak_throughput: Callable | None = None
     board_top: Callable | None = None
     outputs: Callable | None = None
-    synth_options: Callable | None = None
 
 
 _registry: dict[str, Design] = {}

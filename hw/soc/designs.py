@@ -22,13 +22,6 @@ def _peak_throughput(config, fmax_hz):
     return figures
 
 
-def _synth_options(config):
-    # Yosys 0.70's LUT mapper, abc9, fails an internal assertion (kernel/rtlil.cc:3091, in
-    # abc9_ops -reintegrate) on the SoC with a GBU, though not on the GBU alone nor on the SoC
-    # without it; abc, its mapper before abc9, maps it.
-    return "-noabc9" if config.gbu is not None else ""
-
-
 register(Design(
     name="soc",
     summary="host bridge on the USB-UART with the tensor engine and the LaCache KV engine on "
@@ -38,5 +31,4 @@ register(Design(
     peak_throughput=_peak_throughput,
     board_top=functools.partial(host_board_top, make_core=SoC),
     outputs=lambda config: {"address_map.json": SoC.address_map_of(config)},
-    synth_options=_synth_options,
 ))

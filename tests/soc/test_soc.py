@@ -35,14 +35,6 @@ def test_address_map_follows_the_config():
     assert other["info"]["map_crc32"] != amap["info"]["map_crc32"]
 
 
-def test_the_soc_with_a_gbu_is_synthesized_without_abc9():
-    # Yosys 0.70's abc9 fails an assertion on it (hw/soc/designs.py); the SoC without one keeps
-    # the default mapper.
-    options = get_design("soc").synth_options
-    assert options(SoCConfig(gbu_lanes=1)) == "-noabc9"
-    assert options(SoCConfig()) == ""
-
-
 def test_a_map_of_another_bitstream_is_refused():
     config = SoCConfig(**LINK, gemm_rows=2, gemm_cols=2, kv_layers=0)
     other = SoC.address_map_of(config.replace(gemm_cols=3))
