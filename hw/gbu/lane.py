@@ -30,12 +30,13 @@ adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacin
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..lib.block_ram import RegisteredRAM
 from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
+from ..lib.stream import SkidBuffer
 from .config import GBUConfig
 from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
 from .naive_power import NaivePower
@@ -135,7 +136,7 @@ class RowShader(ConfiguredComponent):
         Bit ``b`` pulses for one cycle when a marker of bank ``b`` leaves the pipeline: every
         record before it has been written into the state.
     busy : Out(1)
-        A record is being evaluated or a pixel is still in the pipeline.
+        A record is waiting or being evaluated, or a pixel is still in the pipeline.
     issuing : Out(1)
         A pixel evaluation starts in this cycle (for utilization counts).
     rd_bank : In(1), rd_slot : In(unsigned(slot_bits(config))), rd_x : In(unsigned(4))
@@ -206,7 +207,12 @@ class RowShader(ConfiguredComponent):
         bank_pixels = 16 << sb
         pixels = 2 * bank_pixels
         rows_held = lane_rows(cfg, self._lane)
-        rec = self.i.payload
+        # Records are taken from a register slice: the queue that feeds a lane sits by the row
+        # setup, and its read logic and the issue stage's load were one path (a lane of an
+        # 8-lane GBU at 61 MHz, 8 ns of it routing).
+        m.submodules.in_register = records = SkidBuffer(lane_record_layout(cfg))
+        wiring.connect(m, wiring.flipped(self.i), records.i)
+        rec = records.o.payload
 
         def valid_delay(value, cycles, name):
             for n in range(cycles):
@@ -228,15 +234,21 @@ class RowShader(ConfiguredComponent):
                    for n in range(HAZARD_SPACING - 1)]
         hazard = Cat(v & (a == addr) for v, a in history).any()
         # A record whose row has stopped meanwhile ends at once: the row setup runs far ahead of
-        # the lane, so rows that stop leave records in flight that would change nothing.
+        # the lane, so rows that stop leave records in flight that would change nothing. The
+        # issue stage reads a copy of ``row_done`` beside it (another cycle late, cleared at a
+        # start as ``row_done`` is): ``row_done`` sits by the pixel state, far from here.
+        restarts = [self.start & (self.start_bank == n >> sb) for n in range(2 << sb)]
+        stopped = Signal(2 << sb)
+        m.d.sync += [stopped[n].eq(self.row_done[n] & ~restart)
+                     for n, restart in enumerate(restarts)]
         dead = Signal()
         issue = Signal()
         last = Signal()
         m.d.comb += [
-            dead.eq(self.row_done.bit_select(Cat(cur.slot, cur.bank), 1) & ~cur.marker),
+            dead.eq(stopped.bit_select(Cat(cur.slot, cur.bank), 1) & ~cur.marker),
             issue.eq(active & ~hazard & ~dead),
             last.eq(active & (dead | (issue & (x == hi)))),
-            self.i.ready.eq(~active | last),
+            records.o.ready.eq(~active | last),
             self.issuing.eq(issue & ~cur.marker),
         ]
         prev_v, prev_a = issue, addr
@@ -244,7 +256,7 @@ class RowShader(ConfiguredComponent):
             m.d.sync += [v.eq(prev_v), a.eq(prev_a)]
             prev_v, prev_a = v, a
 
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(records.o.valid & records.o.ready):
             m.d.sync += cur.eq(rec)
             # A marker is issued once, as a pixel that changes nothing.
             with m.If(rec.marker):
@@ -389,15 +401,14 @@ class RowShader(ConfiguredComponent):
                 with m.If(self.start_bank == bank):
                     m.d.sync += [done[region].eq(Cat(init)),
                                  fresh[region].eq((1 << bank_pixels) - 1)]
-        for n in range(2 << sb):
-            restart = self.start & (self.start_bank == n >> sb)
-            m.d.sync += self.row_done[n].eq(~restart & done[16 * n:16 * n + 16].all())
+        m.d.sync += [self.row_done[n].eq(~restart & done[16 * n:16 * n + 16].all())
+                     for n, restart in enumerate(restarts)]
 
         # Busy: the record in the issue stage and every pixel until its C write.
         in_flight = Signal(range(to_t0 + 1 + stages + stages_c + 2))
         finished = valid_delay(valid4, stages_c, "finished")
         m.d.sync += in_flight.eq(in_flight + (issue & ~cur.marker) - finished)
-        m.d.comb += self.busy.eq(active | (in_flight != 0))
+        m.d.comb += self.busy.eq(records.o.valid | active | (in_flight != 0))
         # The marker travels as far as the last state write, in order behind every pixel.
         through = to_t0 + 1 + stages + stages_c
         marker_out = valid_delay(issue & cur.marker, through, "marker")
