@@ -132,8 +132,8 @@ class GaussianBlendingUnit(ConfiguredComponent):
         m.d.comb += [lane.rows.eq(self.tile.payload.rows) for lane in lanes]
         m.d.comb += [lane.start_bank.eq(bank_in) for lane in lanes]
         # Every row of the tile has stopped: a register (the lanes' ``row_done`` are far
-        # apart), a cycle later than theirs and low in the cycle after a start, when theirs
-        # still show the started bank's previous tile.
+        # apart), a cycle later than theirs, and low in the cycle after a start: in the start's
+        # own cycle theirs still show the bank's previous tile.
         all_done = Signal()
         m.d.sync += all_done.eq(
             Cat(lane.row_done.word_select(bank_in, 1 << sb).all() for lane in lanes).all()
