@@ -2,6 +2,7 @@
 
 import functools
 
+from ..gbu.designs import peak_throughput as gbu_peak_throughput
 from ..host.board_top import host_board_top
 from ..host.config import CMD_WRITE_BLOCK
 from ..registry import Design, register
@@ -16,6 +17,9 @@ def _peak_throughput(config, fmax_hz):
         figures["GEMM GOPS"] = 2 * config.gemm.peak_macs_per_cycle * fmax_hz / 1e9
     if config.kv is not None:
         figures["KV rows/s (read-out)"] = fmax_hz
+    if config.gbu is not None:
+        figures.update({f"GBU {name}": value
+                        for name, value in gbu_peak_throughput(config.gbu, fmax_hz).items()})
     host = config.host
     figures["host block write payload bytes/s"] = (
         host.line_bytes_per_s() * host.frame_efficiency(CMD_WRITE_BLOCK, host.max_words))
@@ -25,7 +29,7 @@ def _peak_throughput(config, fmax_hz):
 register(Design(
     name="soc",
     summary="host bridge on the USB-UART with the tensor engine and the LaCache KV engine on "
-            "its bus",
+            "its bus (gbu_lanes >= 1 adds the Gaussian Blending Unit)",
     config_cls=SoCConfig,
     make_core=lambda config: SoC(config=config),
     peak_throughput=_peak_throughput,

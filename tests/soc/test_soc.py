@@ -35,6 +35,13 @@ def test_address_map_follows_the_config():
     assert other["info"]["map_crc32"] != amap["info"]["map_crc32"]
 
 
+def test_peak_figures_name_every_accelerator():
+    peak = get_design("soc").peak_throughput
+    assert "GBU evaluations/s" not in peak(SoCConfig(), 25e6)
+    figures = peak(SoCConfig(gbu_lanes=2), 25e6)
+    assert figures["GBU evaluations/s"] == 50e6 and figures["GEMM GOPS"] == 3.2
+
+
 def test_a_map_of_another_bitstream_is_refused():
     config = SoCConfig(**LINK, gemm_rows=2, gemm_cols=2, kv_layers=0)
     other = SoC.address_map_of(config.replace(gemm_cols=3))
