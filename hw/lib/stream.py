@@ -16,6 +16,11 @@ from .config import check_int
 
 __all__ = ["SkidBuffer", "StreamFIFO", "CreditFIFO"]
 
+#: The deepest :class:`CreditFIFO` that counts its items in a thermometer code (a flip-flop per
+#: entry, for an 8x8 systolic array's queues at 200 MHz); deeper ones count in binary, which
+#: saved a 16x16 W2A8 array 544 of the 25F's flip-flops.
+_THERMOMETER_DEPTH = 32
+
 
 def _check_payload_shape(owner, payload_shape):
     try:
@@ -256,27 +261,30 @@ class CreditFIFO(_Queue):
         with m.If(self.i.valid):
             m.d.sync += write_addr.eq(advance(write_addr))
 
-        # Items in storage not yet read into the output register, as a thermometer code (bit k:
-        # more than k items), so that each bit's next value is one LUT from its neighbours: no
-        # adder or comparator anywhere. A read is counted one cycle late (``fetched``: the
-        # code then holds one item more), so that the code's clock enable comes from
-        # flip-flops only, and ``o.ready``, which may come from far away, reaches the enables of
-        # the read side through the one LUT of ``fetch``.
-        stored = Signal(depth + 1, reset_less=local)
+        # Items in storage not yet read into the output register. Up to _THERMOMETER_DEPTH
+        # entries, as a thermometer code (bit k: more than k items), so that each bit's next
+        # value is one LUT from its neighbours: no adder or comparator anywhere; deeper, where a
+        # flip-flop per entry costs more than the carry chain, as a binary count. A read is
+        # counted one cycle late (``fetched``: the count then holds one item more), so that the
+        # count's clock enable comes from flip-flops only, and ``o.ready``, which may come from
+        # far away, reaches the enables of the read side through the one LUT of ``fetch``.
+        thermometer = depth <= _THERMOMETER_DEPTH
+        stored = Signal(depth + 1 if thermometer else range(depth + 2), reset_less=local)
         fetched = Signal(reset_less=local)
         valid = Signal(reset_less=local)
         fetch = Signal()
         m.d.sync += fetched.eq(fetch)
+        more_than = (lambda k: stored[k]) if thermometer else (lambda k: stored > k)
         m.d.comb += [
-            fetch.eq(Mux(fetched, stored[1], stored[0]) & (~valid | self.o.ready)),
+            fetch.eq(Mux(fetched, more_than(1), more_than(0)) & (~valid | self.o.ready)),
             read.addr.eq(read_addr), read.en.eq(fetch),
             self.o.payload.eq(read.data),
             self.o.valid.eq(valid),
         ]
         with m.If(self.i.valid & ~fetched):
-            m.d.sync += stored.eq((stored << 1) | 1)
+            m.d.sync += stored.eq((stored << 1) | 1 if thermometer else stored + 1)
         with m.Elif(~self.i.valid & fetched):
-            m.d.sync += stored.eq(stored >> 1)
+            m.d.sync += stored.eq(stored >> 1 if thermometer else stored - 1)
         with m.If(fetch):
             m.d.sync += [read_addr.eq(advance(read_addr)), valid.eq(1)]
         with m.Elif(self.o.ready):

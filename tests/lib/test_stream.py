@@ -427,7 +427,7 @@ def credit_checker(depth):
     return check
 
 
-@pytest.mark.parametrize("depth", (1, 2, 5, 16))
+@pytest.mark.parametrize("depth", (1, 2, 5, 16, 40))   # 40: a binary count
 @pytest.mark.parametrize("in_stall,out_stall", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5),
                                                 (0.5, 0.5), (0.0, 0.9)])
 def test_credit_fifo_keeps_sequence(depth, in_stall, out_stall):
