@@ -51,7 +51,7 @@ class SoCConfig(Config):
     gemm_cols: int = 8
     gemm_weight_bits: int = 8
     kv_layers: int = 32
-    gbu_lanes: int = 0
+    gbu_lanes: int = 1
 
     def __post_init__(self):
         check_int("window_depth", self.window_depth, min=3, max=4096, owner=_OWNER)

@@ -28,8 +28,8 @@ def _peak_throughput(config, fmax_hz):
 
 register(Design(
     name="soc",
-    summary="host bridge on the USB-UART with the tensor engine and the LaCache KV engine on "
-            "its bus (gbu_lanes >= 1 adds the Gaussian Blending Unit)",
+    summary="host bridge on the USB-UART with the tensor engine, the LaCache KV engine and the "
+            "Gaussian Blending Unit on its bus (0 rows, layers or lanes leave one out)",
     config_cls=SoCConfig,
     make_core=lambda config: SoC(config=config),
     peak_throughput=_peak_throughput,

@@ -25,7 +25,7 @@ def test_address_map_follows_the_config():
     amap = get_design("soc").outputs(config)["address_map.json"]
     names = [r["name"] for r in amap["regions"]]
     assert names == ["info", "gemm_cmd", "gemm_q", "gemm_a", "gemm_w", "gemm_c", "kv_cmd",
-                     "kv_rsp", "kv_signals"]
+                     "kv_rsp", "kv_signals", "gbu_tile", "gbu_splats", "gbu_pixels"]
     assert amap["info"]["magic"] == INFO_MAGIC
     assert amap["accelerators"]["gemm"]["streams"]["a"] == {
         "region": "gemm_a", "direction": "to_device", "payload_bits": 64, "words_per_item": 2,
@@ -37,7 +37,7 @@ def test_address_map_follows_the_config():
 
 def test_peak_figures_name_every_accelerator():
     peak = get_design("soc").peak_throughput
-    assert "GBU evaluations/s" not in peak(SoCConfig(), 25e6)
+    assert "GBU evaluations/s" not in peak(SoCConfig(gbu_lanes=0), 25e6)
     figures = peak(SoCConfig(gbu_lanes=2), 25e6)
     assert figures["GBU evaluations/s"] == 50e6 and figures["GEMM GOPS"] == 3.2
 
