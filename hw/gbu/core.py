@@ -34,7 +34,7 @@ from ..lib.fixed import fixed_shape
 from ..lib.stream import SkidBuffer, StreamFIFO
 from .config import GBUConfig
 from .exp_unit import delay, rounded_shift
-from .lane import RowShader, lane_record_layout, lane_rows, slot_bits
+from .lane import RowShader, lane_record_layout, lane_rows, row_done_copy, slot_bits
 
 
 __all__ = ["GaussianBlendingUnit", "splat_layout", "tile_layout", "pixel_layout"]
@@ -257,41 +257,62 @@ class GaussianBlendingUnit(ConfiguredComponent):
         one (Gaussian, row) per cycle over the lanes' rows (slot by slot, lane by lane, so that
         consecutive records go to different lanes). Rows that have stopped and, for IRSS, rows
         outside the Gaussian's range (``rows_above``, ``rows_below``) are passed over without
-        costing a cycle: each cycle issues the first row still wanted, and the Gaussian leaves
-        the queue with the last one. A marker is passed on once to each lane."""
+        costing a cycle: each cycle issues the first row still wanted, and the next Gaussian
+        takes the generator's place with the last one. A marker is passed on once to each lane."""
         cfg = self._config
         sb = slot_bits(cfg)
         steps = [(n, s) for s in range(cfg.slots) for n, lane in enumerate(lanes)
                  if s < len(lane_rows(cfg, lane.lane))]
         rows = [lane_rows(cfg, lanes[n].lane)[s] for n, s in steps]
-        # The head Gaussian comes from a register slice, not from the queue's memory and level
-        # logic. A row that the lanes' ``row_done`` (a cycle late) still shows running costs a
-        # record that the lane takes and ends at once.
-        head_register = SkidBuffer(queue.o.payload.shape())
-        m.submodules[f"head{group}"] = head_register
-        wiring.connect(m, queue.o, head_register.i)
-        queue = head_register
-        head = queue.o.payload
-        done = Cat(lanes[n].row_done.bit_select(Cat(Const(s, sb), head.bank), 1)
-                   for n, s in steps)
+        # The generator's loop (which row next, and is the Gaussian finished) runs on registers:
+        # the rows still wanted for the current Gaussian are held as their lowest step
+        # (``first``, the one issued next) and the others (``rest``), and are computed a cycle
+        # ahead, from the Gaussian's row range as it is loaded or from the previous pair. So the
+        # carry chain that finds a lowest set bit never feeds a load enable or the row setup.
+        # The Gaussian to load waits in a register slice, not in the queue's memory. Rows that
+        # stop meanwhile drop out of the pair a cycle (or two: the copies of the lanes'
+        # ``row_done`` beside the generator) late; a row that stopped and is issued all the
+        # same costs a record that its lane takes and ends at once.
+        next_up = SkidBuffer(queue.o.payload.shape())
+        m.submodules[f"head{group}"] = next_up
+        wiring.connect(m, queue.o, next_up.i)
+        stopped = [row_done_copy(m, lane, f"stopped{group}_{n}") for n, lane in enumerate(lanes)]
+
+        def done(bank):
+            return Cat(stopped[n].bit_select(Cat(Const(s, sb), bank), 1) for n, s in steps)
+        incoming = next_up.o.payload
         if cfg.dataflow == "irss":
             top = cfg.tile - 1
 
             def at_most(value, bound):
                 # Both fields hold at most ``top``: no comparison where it would be constant.
                 return Const(1) if bound >= top else value <= bound
-            inside = Cat(at_most(head.splat.rows_above, r) & at_most(head.splat.rows_below, top - r)
-                         for r in rows)
+            inside = Cat(at_most(incoming.splat.rows_above, r)
+                         & at_most(incoming.splat.rows_below, top - r) for r in rows)
         else:
             inside = Const(-1, len(steps))
         # The first steps are slot 0 of every lane: where a marker goes.
-        wanted = Signal(len(steps), name=f"wanted{group}")
-        issued = Signal(len(steps), name=f"issued{group}")
+        markers = Const((1 << len(lanes)) - 1, len(steps))
+
+        head = Signal(queue.o.payload.shape(), name=f"gaussian{group}", reset_less=True)
+        loaded = Signal(name=f"loaded{group}")
         first = Signal(len(steps), name=f"first{group}")
-        m.d.comb += [
-            wanted.eq(Mux(head.marker, (1 << len(lanes)) - 1, inside & ~done) & ~issued),
-            first.eq(wanted & (~wanted + 1)),                  # its lowest set bit
-        ]
+        rest = Signal(len(steps), name=f"rest{group}")
+        target_ready = Signal(name=f"target_ready{group}")
+        want = loaded & first.any()
+        sent = want & target_ready
+        free = ~want | (target_ready & ~rest.any())
+        wanted = Signal(len(steps), name=f"wanted{group}")         # the pair's next value
+        with m.If(free):
+            m.d.comb += wanted.eq(Mux(incoming.marker, markers, inside & ~done(incoming.bank)))
+        with m.Else():
+            m.d.comb += wanted.eq(Mux(sent, rest, first | rest)
+                                  & ~Mux(head.marker, 0, done(head.bank)))
+        lowest = wanted & (~wanted + 1)
+        m.d.sync += [first.eq(lowest), rest.eq(wanted & ~lowest)]
+        m.d.comb += next_up.o.ready.eq(free)
+        with m.If(free):
+            m.d.sync += [head.eq(incoming), loaded.eq(next_up.o.valid)]
 
         def select(values, width):
             # One-hot ``first`` picks a constant: OR of the steps whose value has the bit set.
@@ -301,15 +322,6 @@ class GaussianBlendingUnit(ConfiguredComponent):
         member = select([n for n, _ in steps], mb)
         slot = select([s for _, s in steps], sb)
         row = select(rows, 4)
-        want = queue.o.valid & first.any()
-        target_ready = Signal(name=f"target_ready{group}")
-        sent = want & target_ready
-        m.d.comb += queue.o.ready.eq(queue.o.valid & ~(wanted & ~first).any()
-                                     & (~first.any() | target_ready))
-        with m.If(queue.o.valid & queue.o.ready):
-            m.d.sync += issued.eq(0)
-        with m.Elif(sent):
-            m.d.sync += issued.eq(issued | first)
 
         if cfg.dataflow == "naive":
             lane, = lanes

@@ -42,7 +42,7 @@ from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, round
 from .naive_power import NaivePower
 
 
-__all__ = ["RowShader", "lane_record_layout", "pixel_state_layout", "slot_bits", "lane_rows",
+__all__ = ["RowShader", "row_done_copy", "lane_record_layout", "pixel_state_layout", "slot_bits", "lane_rows",
            "HAZARD_SPACING"]
 
 #: Minimum distance in cycles between two evaluations of the same pixel: ``T`` is read in
@@ -101,6 +101,17 @@ def pixel_state_layout(config):
         "n_blended": count,
         "n_contrib": count,
     })
+
+
+def row_done_copy(m, lane, name):
+    """A register copy of ``lane.row_done``, a cycle later, whose started bank's bits clear at
+    a start as ``row_done``'s do: like ``row_done``, it may show a stopped row running for a
+    cycle (or two), never a running row stopped. For readers placed far from the pixel state."""
+    sb = slot_bits(lane.config)
+    copy = Signal(2 << sb, name=name)
+    m.d.sync += [copy[n].eq(lane.row_done[n] & ~(lane.start & (lane.start_bank == n >> sb)))
+                 for n in range(2 << sb)]
+    return copy
 
 
 class RowShader(ConfiguredComponent):
@@ -237,10 +248,8 @@ class RowShader(ConfiguredComponent):
         # the lane, so rows that stop leave records in flight that would change nothing. The
         # issue stage reads a copy of ``row_done`` beside it (another cycle late, cleared at a
         # start as ``row_done`` is): ``row_done`` sits by the pixel state, far from here.
+        stopped = row_done_copy(m, self, "stopped")
         restarts = [self.start & (self.start_bank == n >> sb) for n in range(2 << sb)]
-        stopped = Signal(2 << sb)
-        m.d.sync += [stopped[n].eq(self.row_done[n] & ~restart)
-                     for n, restart in enumerate(restarts)]
         dead = Signal()
         issue = Signal()
         last = Signal()
