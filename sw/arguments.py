@@ -1,9 +1,9 @@
-"""argparse value types shared by the command lines of ``sw``."""
+"""argparse value types and options shared by the command lines of ``sw``."""
 
 import argparse
 
 
-__all__ = ["integer", "size"]
+__all__ = ["integer", "size", "add_scene_arguments", "scene_arguments"]
 
 
 def integer(text):
@@ -23,3 +23,22 @@ def size(text):
     if width < 1 or height < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: width and height must be >= 1")
     return width, height
+
+
+def add_scene_arguments(parser, default):
+    """The options that pick a frame (a scene and its camera), ``--scene`` defaulting to
+    ``default``; :func:`scene_arguments` turns them into :func:`sw.frame.load_scene`'s."""
+    parser.add_argument("--scene", default=default,
+                        help=f"'garden', 'synthetic' or a .ply file (default: {default})")
+    parser.add_argument("--camera", type=int, default=0, help="garden camera index (default 0)")
+    parser.add_argument("--camera-file", help="JSON camera: viewmat, fx, fy, cx, cy, width, "
+                                              "height (needed with a .ply)")
+    parser.add_argument("--resolution", type=size, help="WIDTHxHEIGHT (default: the camera's)")
+    parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+
+
+def scene_arguments(args):
+    """``(scene, keyword arguments)`` of :func:`sw.frame.load_scene` from the options of
+    :func:`add_scene_arguments`."""
+    return args.scene, dict(camera=args.camera, camera_file=args.camera_file,
+                            size=args.resolution, seed=args.seed)

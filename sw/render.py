@@ -19,7 +19,7 @@ import tqdm
 
 from hw.gbu.config import GBUConfig
 
-from .arguments import size
+from .arguments import add_scene_arguments, scene_arguments
 from .frame import BACKENDS, load_scene, render_frame
 
 
@@ -36,13 +36,7 @@ def _param(text):
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m sw.render",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--scene", default="garden",
-                        help="'garden', 'synthetic' or a .ply file (default: garden)")
-    parser.add_argument("--camera", type=int, default=0, help="garden camera index (default 0)")
-    parser.add_argument("--camera-file", help="JSON camera: viewmat, fx, fy, cx, cy, width, "
-                                              "height")
-    parser.add_argument("--resolution", type=size, help="WIDTHxHEIGHT (default: the camera's)")
-    parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+    add_scene_arguments(parser, default="garden")
     parser.add_argument("--backend", choices=BACKENDS, default="model")
     parser.add_argument("--param", type=_param, action="append", default=[],
                         metavar="KEY=VALUE", help="a GBUConfig parameter (repeatable)")
@@ -76,9 +70,8 @@ def main(argv=None):
     try:
         config = GBUConfig.from_params(dict(args.param))
         fmax_hz = _fmax_hz(args)
-        scene, camera, name = load_scene(args.scene, camera=args.camera,
-                                         camera_file=args.camera_file, size=args.resolution,
-                                         seed=args.seed)
+        scene, options = scene_arguments(args)
+        scene, camera, name = load_scene(scene, **options)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ from hw.build import parse_params
 from hw.soc.config import SoCConfig
 from sim.gbu_vectors import tile_case
 
-from .arguments import integer, size
+from .arguments import add_scene_arguments, integer, scene_arguments
 from .device import Device, DeviceError, SerialTransport
 from .frame import load_scene
 from .soc import SIM_SOC_CONFIG, SoCClient, simulated_client
@@ -96,12 +96,7 @@ def _parser():
                    help="compare the layers read with the golden KV cache")
 
     p = commands.add_parser("gbu-tile", help="shade one 16x16 tile of a scene on the GBU")
-    p.add_argument("--scene", default="synthetic",
-                   help="'garden', 'synthetic' or a .ply file (default: synthetic)")
-    p.add_argument("--camera", type=int, default=0, help="garden camera index (default 0)")
-    p.add_argument("--camera-file", help="JSON camera (needed with a .ply)")
-    p.add_argument("--resolution", type=size, help="WIDTHxHEIGHT (default: the camera's)")
-    p.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+    add_scene_arguments(p, default="synthetic")
     p.add_argument("--tile", type=integer,
                    help="tile index, row-major (default: the one with the most Gaussians that "
                         "the GBU takes)")
@@ -282,13 +277,18 @@ def _kv_read(client, args, out):
                  v=np.array([v for _, _, v in rows], dtype=np.int64))
 
 
-def _gbu_tile(client, args, out):
-    cfg = client.gbu_config()
-    scene, camera, name = load_scene(args.scene, camera=args.camera,
-                                     camera_file=args.camera_file, size=args.resolution,
-                                     seed=args.seed)
+def _gbu_frame(args):
+    """The splats of gbu-tile's frame, binned, and the scene's name: read before a board is
+    opened, so that a bad scene or camera costs no connection."""
+    scene, options = scene_arguments(args)
+    scene, camera, name = load_scene(scene, **options)
     splats = preprocess(scene, camera)
-    tiles = bin_splats(splats)
+    return splats, bin_splats(splats), name
+
+
+def _gbu_tile(client, frame, args, out):
+    cfg = client.gbu_config()
+    splats, tiles, name = frame
     counts = tiles.offsets.diff()
     t = args.tile
     if t is None:
@@ -334,6 +334,7 @@ def main(argv=None, out=None):
     args = _parser().parse_args(argv)
     try:
         _check_args(args)
+        frame = _gbu_frame(args) if args.command == "gbu-tile" else None
         client = _client(args)
         with client.device:
             if args.command == "info":
@@ -343,7 +344,7 @@ def main(argv=None, out=None):
             elif args.command == "kv-step":
                 _kv_step(client, args, out)
             elif args.command == "gbu-tile":
-                _gbu_tile(client, args, out)
+                _gbu_tile(client, frame, args, out)
             else:
                 _kv_read(client, args, out)
     except (DeviceError, ValueError, OSError) as e:

@@ -135,6 +135,14 @@ def test_module_entry_point_on_a_missing_port(tmp_path):
         result.stderr.count("\n") == 1, result.stderr
 
 
+def test_gbu_tile_reads_its_scene_before_opening_the_board(tmp_path, capsys):
+    (tmp_path / "map.json").write_text(json.dumps(SoC.address_map_of(SoCConfig())))
+    assert main(["--port", str(tmp_path / "ttyNONE"), "--map", str(tmp_path / "map.json"),
+                 "gbu-tile", "--scene", "nowhere.ply"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: scene nowhere.ply: a .ply holds no camera"), err
+
+
 class _ModelGBU:
     """Stands in for a board's GBU in the ``gbu-tile`` tests below: it answers with the golden
     model's pixels (``bad`` pixels altered), so that they test the command (scene, tile, image,
