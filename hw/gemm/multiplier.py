@@ -86,15 +86,18 @@ class Multiplier(wiring.Component):
         are the first three registers below (clock enables CE0/CE1/CE2), followed by a fabric
         register; with any other platform or none (simulation, Verilog for ASIC flows) the
         same registers around ``*``. ``lut``: :func:`lut_partial_products` between the operand
-        registers and the first product register (which holds the two halves), their sum
-        between it and the second; no DSP.
+        registers and the first product register (which holds the two halves, or for a 2-bit
+        ``b`` their sum), their sum between it and the second; no DSP.
     b_reset : Value or None
-        ECP5 DSP only, for callers that track validity themselves: when given, the DSP's ``b``
-        register is reset by this (e.g. a local, delayed copy of the reset; ``Const(0)`` for
-        a ``b`` register that is loaded before its contents matter) instead of the domain
-        reset, and the ``a`` register and both product registers are not reset at all, so
-        that no global reset net reaches the DSP. Ignored elsewhere (simulation keeps the
-        reset of every register).
+        For callers that track validity themselves: when given, the ``b`` register is reset
+        by this (e.g. a local, delayed copy of the reset; ``Const(0)`` for a ``b`` register
+        that is loaded before its contents matter) instead of the domain reset, and the ``a``
+        register and both product registers are not reset at all, so that no global reset
+        net reaches the multiplier. For ``kind="lut"`` everywhere (then an ``a`` register
+        equal to a caller's reset-less copy of the operand is one flip-flop after Yosys
+        merges them, and the multipliers' flip-flops share a slice's reset with the caller's
+        data registers); for ``kind="dsp"`` on ECP5 only (simulation keeps the reset of every
+        register).
     site : tuple of int or None
         ECP5 DSP only: ``(row, index)`` of the MULT18X18D site to place the DSP at, in the
         grid of :func:`dsp_grid` (a placement constraint for nextpnr, so that a caller can
@@ -161,27 +164,37 @@ class Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._a_bits + self._b_bits
-        if self._kind == "dsp" and _is_ecp5(platform):
+        dsp = self._kind == "dsp" and _is_ecp5(platform)
+        local = self._b_reset is not None and (dsp or self._kind == "lut")
+        if dsp:
             product = self._mult18x18d(m, platform)
         else:
-            a_reg = Signal(signed(self._a_bits))
-            b_reg = Signal(signed(self._b_bits))
+            a_reg = Signal(signed(self._a_bits), reset_less=local)
+            b_reg = Signal(signed(self._b_bits), reset_less=local)
             with m.If(self.a_en):
                 m.d.sync += a_reg.eq(self.a)
-            with m.If(self.b_en):
+            with m.If(self._b_reset if local else Const(0)):
+                m.d.sync += b_reg.eq(0)
+            with m.Elif(self.b_en):
                 m.d.sync += b_reg.eq(self.b)
             if self._kind == "lut":
-                halves = [Signal(signed(width), name=f"half_{n}") for n in range(2)]
                 parts = lut_partial_products(a_reg, b_reg)
+                if self._b_bits == 2:
+                    # One partial product each: the sum is the carry chain that negates the
+                    # top one anyway, so the first product register holds the product (10
+                    # flip-flops fewer per int8 x int2 multiplier).
+                    parts = [sum(parts)]
+                halves = [Signal(signed(width), name=f"half_{n}", reset_less=local)
+                          for n in range(len(parts))]
                 with m.If(self.p_en):
                     m.d.sync += [half.eq(part) for half, part in zip(halves, parts)]
-                product = halves[0] + halves[1]
+                product = sum(halves)
             else:
                 product = Signal(signed(width))
                 with m.If(self.p_en):
                     m.d.sync += product.eq(a_reg * b_reg)
-        if self._b_reset is not None and self._kind == "dsp" and _is_ecp5(platform):
-            # Fabric product register without reset, right after the DSP output register.
+        if local:
+            # Product register without reset (for a DSP, in the fabric after its output register).
             p_reg = Signal.like(self.p, reset_less=True)
             with m.If(self.p_en):
                 m.d.sync += p_reg.eq(product)
