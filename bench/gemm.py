@@ -4,6 +4,7 @@ compared with the analytic model), and simulation speed.
 
     python -m bench.gemm --quick          # one build, small simulated shapes
     python -m bench.gemm                  # every array of the table (builds take minutes each)
+    python -m bench.gemm --quick --array "W2A8 16x16 ws lut"   # chosen arrays only
 
 Build results are cached in build/bench/gemm-builds.json (bench/builds.py: keyed by design,
 parameters, board, target and seed); the figures go to build/bench/gemm.json with a plot of
@@ -97,6 +98,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="one build and small simulated shapes")
     parser.add_argument("--no-build", action="store_true", help="skip the FPGA builds")
+    parser.add_argument("--array", action="append", choices=[a[0] for a in ARRAYS],
+                        metavar="NAME", help="build only this array of the table (repeatable; "
+                                             "names as printed, e.g. 'W2A8 16x16 ws lut')")
     parser.add_argument("--out", default="build/bench", help="output directory")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -105,7 +109,8 @@ def main(argv=None):
 
     builds = []
     if not args.no_build:
-        arrays = [a for a in ARRAYS if not args.quick or a[0] in QUICK_ARRAYS]
+        chosen = args.array or (QUICK_ARRAYS if args.quick else [a[0] for a in ARRAYS])
+        arrays = [a for a in ARRAYS if a[0] in chosen]
         for name, design, params, board, freq in tqdm(arrays, desc="builds", unit="build"):
             builds.append(_build(cache, name, design, params, board, freq))
 
