@@ -173,10 +173,14 @@ class Multiplier(wiring.Component):
             b_reg = Signal(signed(self._b_bits), reset_less=local)
             with m.If(self.a_en):
                 m.d.sync += a_reg.eq(self.a)
-            with m.If(self._b_reset if local else Const(0)):
-                m.d.sync += b_reg.eq(0)
-            with m.Elif(self.b_en):
-                m.d.sync += b_reg.eq(self.b)
+            if local:
+                with m.If(self._b_reset):
+                    m.d.sync += b_reg.eq(0)
+                with m.Elif(self.b_en):
+                    m.d.sync += b_reg.eq(self.b)
+            else:
+                with m.If(self.b_en):
+                    m.d.sync += b_reg.eq(self.b)
             if self._kind == "lut":
                 parts = lut_partial_products(a_reg, b_reg)
                 if self._b_bits == 2:
