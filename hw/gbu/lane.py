@@ -42,8 +42,8 @@ from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, round
 from .naive_power import NaivePower
 
 
-__all__ = ["RowShader", "row_done_copy", "lane_record_layout", "pixel_state_layout", "slot_bits", "lane_rows",
-           "HAZARD_SPACING"]
+__all__ = ["RowShader", "row_done_copy", "lane_record_layout", "pixel_state_layout", "slot_bits",
+           "lane_rows", "HAZARD_SPACING"]
 
 #: Minimum distance in cycles between two evaluations of the same pixel: ``T`` is read in
 #: stage ``T0`` and written at the end of stage ``T4``.
