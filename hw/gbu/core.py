@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
-from ..lib.stream import SkidBuffer, StreamFIFO
+from ..lib.stream import PointerBuffer, StreamFIFO
 from .config import GBUConfig
 from .exp_unit import delay, rounded_shift
 from .lane import RowShader, lane_record_layout, lane_rows, row_done_copy, slot_bits
@@ -269,11 +269,12 @@ class GaussianBlendingUnit(ConfiguredComponent):
         # (``first``, the one issued next) and the others (``rest``), and are computed a cycle
         # ahead, from the Gaussian's row range as it is loaded or from the previous pair. So the
         # carry chain that finds a lowest set bit never feeds a load enable or the row setup.
-        # The Gaussian to load waits in a register slice, not in the queue's memory. Rows that
-        # stop meanwhile drop out of the pair a cycle (or two: the copies of the lanes'
-        # ``row_done`` beside the generator) late; a row that stopped and is issued all the
-        # same costs a record that its lane takes and ends at once.
-        next_up = SkidBuffer(queue.o.payload.shape())
+        # The Gaussian to load waits in a register slice (not in the queue's memory) whose
+        # pointers alone the load decision moves. Rows that stop meanwhile drop out of the pair
+        # a cycle (or two: the copies of the lanes' ``row_done`` beside the generator) late; a
+        # row that stopped and is issued all the same costs a record that its lane takes and
+        # ends at once.
+        next_up = PointerBuffer(queue.o.payload.shape())
         m.submodules[f"head{group}"] = next_up
         wiring.connect(m, queue.o, next_up.i)
         stopped = [row_done_copy(m, lane, f"stopped{group}_{n}") for n, lane in enumerate(lanes)]

@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out
 from ..lib.block_ram import RegisteredRAM
 from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
-from ..lib.stream import SkidBuffer
+from ..lib.stream import PointerBuffer
 from .config import GBUConfig
 from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
 from .naive_power import NaivePower
@@ -103,15 +103,28 @@ def pixel_state_layout(config):
     })
 
 
+def _starting(lane, n):
+    """Bit ``n`` of ``lane.row_done`` belongs to the bank being started."""
+    return lane.start & (lane.start_bank == n >> slot_bits(lane.config))
+
+
 def row_done_copy(m, lane, name):
     """A register copy of ``lane.row_done``, a cycle later, whose started bank's bits clear at
     a start as ``row_done``'s do: like ``row_done``, it may show a stopped row running for a
     cycle (or two), never a running row stopped. For readers placed far from the pixel state."""
     sb = slot_bits(lane.config)
     copy = Signal(2 << sb, name=name)
-    m.d.sync += [copy[n].eq(lane.row_done[n] & ~(lane.start & (lane.start_bank == n >> sb)))
-                 for n in range(2 << sb)]
+    m.d.sync += [copy[n].eq(lane.row_done[n] & ~_starting(lane, n)) for n in range(2 << sb)]
     return copy
+
+
+def valid_delay(m, value, cycles, name):
+    """A valid bit ``cycles`` cycles later (reset registers, unlike :func:`delay`'s)."""
+    for n in range(cycles):
+        reg = Signal(name=f"{name}_v{n}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 class RowShader(ConfiguredComponent):
@@ -210,6 +223,104 @@ class RowShader(ConfiguredComponent):
         m.d.comb += result.eq(value)
         return result
 
+    def _issue_stage(self, m):
+        """Records in, one pixel offered per cycle: returns ``(issue, addr, x, cur, pending)``,
+        registers of the pixel issued a cycle before (``issue``; ``addr`` of its state, ``x``,
+        its record ``cur`` with ``P`` and ``D`` advanced to ``x``) and ``pending``, a record is
+        waiting or being issued.
+
+        The decision to issue runs on a loop of a few narrow registers (the pixel offered, the
+        issue history, a hazard flag computed a cycle ahead), and the record's wide fields follow
+        a cycle behind it, loaded and advanced by registered copies of its decisions: in an
+        8-lane GBU at 61 MHz the loop was the hazard compare, then the decision fanned out to
+        the enables of some 340 flip-flops of the record and of its input register, 9 ns of
+        routing.
+        """
+        cfg = self._config
+        irss = cfg.dataflow == "irss"
+        sb = slot_bits(cfg)
+        layout = lane_record_layout(cfg)
+
+        # Records come through a PointerBuffer: the lane's queue sits by the row setup, and the
+        # decision to load gates only the buffer's pointers, not a record's enables.
+        m.submodules.records = records = PointerBuffer(layout)
+        wiring.connect(m, wiring.flipped(self.i), records.i)
+        head = records.o.payload
+
+        # The pixel offered: ``x`` of row ``row`` (slot and bank) until ``hi``.
+        x = Signal(4, reset_less=True)
+        hi = Signal(4, reset_less=True)
+        row = Signal(1 + sb, reset_less=True)
+        marker = Signal(reset_less=True)
+        active = Signal()
+        addr = Signal(5 + sb)
+        m.d.comb += addr.eq(Cat(x, row))
+
+        # The last HAZARD_SPACING - 1 issued pixels (see the module docstring) and whether the
+        # pixel offered is one of them.
+        history = [(Signal(name=f"hist_v{n}"), Signal(5 + sb, name=f"hist_a{n}", reset_less=True))
+                   for n in range(HAZARD_SPACING - 1)]
+        hazard = Signal()
+        # A record whose row has stopped meanwhile ends at once: the row setup runs far ahead of
+        # the lane, so rows that stop leave records in flight that would change nothing. The
+        # issue stage reads a copy of ``row_done`` beside it (another cycle late, cleared at a
+        # start as ``row_done`` is): ``row_done`` sits by the pixel state, far from here.
+        stopped = row_done_copy(m, self, "stopped")
+        dead = Signal()
+        issue = Signal()
+        last = Signal()
+        load = Signal()
+        m.d.comb += [
+            dead.eq(stopped.bit_select(row, 1) & ~marker),
+            issue.eq(active & ~hazard & ~dead),
+            last.eq(active & (dead | (issue & (x == hi)))),
+            records.o.ready.eq(~active | last),
+            load.eq(records.o.valid & records.o.ready),
+        ]
+        prev_v, prev_a = issue, addr
+        for v, a in history:
+            m.d.sync += [v.eq(prev_v), a.eq(prev_a)]
+            prev_v, prev_a = v, a
+
+        # A marker is offered once, as a pixel that changes nothing.
+        first_x = Mux(head.marker, 0, head.lo) if irss else Const(0, 4)
+        with m.If(load):
+            m.d.sync += [x.eq(first_x), row.eq(Cat(head.slot, head.bank)),
+                         marker.eq(head.marker)]
+            if irss:
+                m.d.sync += [hi.eq(Mux(head.marker, 0, head.hi)),
+                             active.eq(head.marker | (head.lo <= head.hi))]
+            else:
+                m.d.sync += [hi.eq(Mux(head.marker, 0, 15)), active.eq(1)]
+        with m.Else():
+            with m.If(issue):
+                m.d.sync += x.eq(x + 1)
+            with m.If(last):
+                m.d.sync += active.eq(0)
+
+        # The hazard of the pixel offered next, against the history as it will be.
+        def seen(at):
+            return Cat(v & (a == at) for v, a in history[:-1]).any()
+        loaded_addr = Cat(first_x, head.slot, head.bank)
+        m.d.sync += hazard.eq(Mux(load, (issue & (addr == loaded_addr)) | seen(loaded_addr),
+                                  Mux(issue, seen(Cat((x + 1)[:4], row)), seen(addr))))
+
+        # A cycle behind: the pixel issued and its record.
+        issued = Signal()
+        loaded = Signal()
+        m.d.sync += [issued.eq(issue), loaded.eq(load)]
+        cur = Signal(layout, reset_less=True)
+        with m.If(loaded):
+            m.d.sync += cur.eq(records.previous)
+        if irss:
+            with m.Elif(issued):
+                # Wrapping additions: P and D stay exact modulo 2**width, and every P that is
+                # evaluated lies in acc_format (the model checks it).
+                m.d.sync += [cur.P.eq(cur.P + cur.D), cur.D.eq(cur.D - cur.a_acc)]
+        pending = Signal()
+        m.d.comb += pending.eq(records.o.valid | active)
+        return issued, delay(m, addr, 1, "issued_addr"), delay(m, x, 1, "issued_x"), cur, pending
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
@@ -218,72 +329,7 @@ class RowShader(ConfiguredComponent):
         bank_pixels = 16 << sb
         pixels = 2 * bank_pixels
         rows_held = lane_rows(cfg, self._lane)
-        # Records are taken from a register slice: the queue that feeds a lane sits by the row
-        # setup, and its read logic and the issue stage's load were one path (a lane of an
-        # 8-lane GBU at 61 MHz, 8 ns of it routing).
-        m.submodules.in_register = records = SkidBuffer(lane_record_layout(cfg))
-        wiring.connect(m, wiring.flipped(self.i), records.i)
-        rec = records.o.payload
-
-        def valid_delay(value, cycles, name):
-            for n in range(cycles):
-                reg = Signal(name=f"{name}_v{n}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            return value
-
-        # Issue stage: the record being evaluated and the pixel ``x`` offered this cycle.
-        cur = Signal(lane_record_layout(cfg), reset_less=True)
-        x = Signal(4, reset_less=True)
-        hi = Signal(4, reset_less=True)
-        active = Signal()
-        addr = Signal(5 + sb)
-        m.d.comb += addr.eq(Cat(x, cur.slot, cur.bank))
-
-        # The last HAZARD_SPACING - 1 issued pixels (see the module docstring).
-        history = [(Signal(name=f"hist_v{n}"), Signal(5 + sb, name=f"hist_a{n}", reset_less=True))
-                   for n in range(HAZARD_SPACING - 1)]
-        hazard = Cat(v & (a == addr) for v, a in history).any()
-        # A record whose row has stopped meanwhile ends at once: the row setup runs far ahead of
-        # the lane, so rows that stop leave records in flight that would change nothing. The
-        # issue stage reads a copy of ``row_done`` beside it (another cycle late, cleared at a
-        # start as ``row_done`` is): ``row_done`` sits by the pixel state, far from here.
-        stopped = row_done_copy(m, self, "stopped")
-        restarts = [self.start & (self.start_bank == n >> sb) for n in range(2 << sb)]
-        dead = Signal()
-        issue = Signal()
-        last = Signal()
-        m.d.comb += [
-            dead.eq(stopped.bit_select(Cat(cur.slot, cur.bank), 1) & ~cur.marker),
-            issue.eq(active & ~hazard & ~dead),
-            last.eq(active & (dead | (issue & (x == hi)))),
-            records.o.ready.eq(~active | last),
-            self.issuing.eq(issue & ~cur.marker),
-        ]
-        prev_v, prev_a = issue, addr
-        for v, a in history:
-            m.d.sync += [v.eq(prev_v), a.eq(prev_a)]
-            prev_v, prev_a = v, a
-
-        with m.If(records.o.valid & records.o.ready):
-            m.d.sync += cur.eq(rec)
-            # A marker is issued once, as a pixel that changes nothing.
-            with m.If(rec.marker):
-                m.d.sync += [x.eq(0), hi.eq(0), active.eq(1)]
-            with m.Else():
-                if irss:
-                    m.d.sync += [x.eq(rec.lo), hi.eq(rec.hi), active.eq(rec.lo <= rec.hi)]
-                else:
-                    m.d.sync += [x.eq(0), hi.eq(15), active.eq(1)]
-        with m.Else():
-            with m.If(issue):
-                m.d.sync += x.eq(x + 1)
-                if irss:
-                    # Wrapping additions: P and D stay exact modulo 2**width, and every P that
-                    # is evaluated lies in acc_format (the model checks it).
-                    m.d.sync += [cur.P.eq(cur.P + cur.D), cur.D.eq(cur.D - cur.a_acc)]
-            with m.If(last):
-                m.d.sync += active.eq(0)
+        issue, addr, x, cur, pending = self._issue_stage(m)
 
         # Power, then exp and alpha.
         if irss:
@@ -295,9 +341,10 @@ class RowShader(ConfiguredComponent):
                          naive.row.eq(cur.row)]
             power, front = naive.power, naive.latency
         m.submodules.exp = exp = ExpUnit(config=cfg)
-        m.d.comb += [exp.power.eq(power), exp.o.eq(delay(m, cur.o, front, "o"))]
+        m.d.comb += [exp.power.eq(power), exp.o.eq(delay(m, cur.o, front, "o")),
+                     self.issuing.eq(issue & ~cur.marker)]
         to_t0 = front + exp.latency
-        valid0 = valid_delay(issue & ~cur.marker, to_t0, "issue")
+        valid0 = valid_delay(m, issue & ~cur.marker, to_t0, "issue")
         addr0 = delay(m, addr, to_t0, "addr")
         index0 = delay(m, cur.index, to_t0, "index")
         color0 = delay(m, cur.color, to_t0, "color")
@@ -322,7 +369,7 @@ class RowShader(ConfiguredComponent):
         m.d.comb += [t_mem.r_en.eq(1), t_mem.r_addr.eq(delay(m, addr, to_t0 - ahead, "addr"))]
         t_wr = Signal(t_layout)
         t_rd = self._forward(m, t_mem, addr0, t_layout)
-        valid1 = valid_delay(valid0, 1, "t1")
+        valid1 = valid_delay(m, valid0, 1, "t1")
         addr1 = delay(m, addr0, 1, "addr")
         t_cur = Signal(fixed_shape(cfg.t_format), reset_less=True)
         nb_cur = Signal(cfg.index_width, reset_less=True)
@@ -348,7 +395,7 @@ class RowShader(ConfiguredComponent):
             weight.eq(rounded_shift((t_late << fa) - remain, fa, cfg.rounding)),
         ]
         stages = PRODUCT_LATENCY + 1
-        valid4 = valid_delay(valid1, stages, "t4")
+        valid4 = valid_delay(m, valid1, stages, "t4")
         addr4 = delay(m, addr1, stages, "addr4")
         take4 = delay(m, take1 & live1, stages, "take4")
         nb4 = delay(m, nb_cur, stages, "nb")
@@ -377,7 +424,7 @@ class RowShader(ConfiguredComponent):
             m.d.sync += add.eq(rounded_shift(product, shift, cfg.rounding))
             adds.append(add)
         stages_c = PRODUCT_LATENCY + 1
-        blend7 = valid_delay(blend, stages_c, "blend7")
+        blend7 = valid_delay(m, blend, stages_c, "blend7")
         m.d.comb += [c_mem.r_en.eq(1),
                      c_mem.r_addr.eq(delay(m, addr4, stages_c - c_mem.latency, "addr5"))]
         addr7 = delay(m, addr4, stages_c, "addr7")
@@ -410,17 +457,17 @@ class RowShader(ConfiguredComponent):
                 with m.If(self.start_bank == bank):
                     m.d.sync += [done[region].eq(Cat(init)),
                                  fresh[region].eq((1 << bank_pixels) - 1)]
-        m.d.sync += [self.row_done[n].eq(~restart & done[16 * n:16 * n + 16].all())
-                     for n, restart in enumerate(restarts)]
+        m.d.sync += [self.row_done[n].eq(~_starting(self, n) & done[16 * n:16 * n + 16].all())
+                     for n in range(2 << sb)]
 
         # Busy: the record in the issue stage and every pixel until its C write.
         in_flight = Signal(range(to_t0 + 1 + stages + stages_c + 2))
-        finished = valid_delay(valid4, stages_c, "finished")
+        finished = valid_delay(m, valid4, stages_c, "finished")
         m.d.sync += in_flight.eq(in_flight + (issue & ~cur.marker) - finished)
-        m.d.comb += self.busy.eq(records.o.valid | active | (in_flight != 0))
+        m.d.comb += self.busy.eq(pending | issue | (in_flight != 0))
         # The marker travels as far as the last state write, in order behind every pixel.
         through = to_t0 + 1 + stages + stages_c
-        marker_out = valid_delay(issue & cur.marker, through, "marker")
+        marker_out = valid_delay(m, issue & cur.marker, through, "marker")
         marker_bank = delay(m, cur.bank, through, "marker_bank")
         m.d.comb += self.drained.eq(Mux(marker_out, Mux(marker_bank, 0b10, 0b01), 0))
 

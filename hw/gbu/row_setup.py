@@ -32,7 +32,8 @@ that only pass through wait in a second queue instead of thousands of pipeline f
 the same reason the long delays of wide intermediate values (``a``, ``x0``, ``p0``, ...) go
 through block RAM (see ``_Schedule``). The queues are block RAM read without the output
 register (about 6 ns from the clock to the data on an ECP5), so a
-:class:`~hw.lib.stream.SkidBuffer` takes their output before anything decides on it.
+:class:`~hw.lib.stream.PointerBuffer` takes their output before anything decides on it; its
+reader's decision (which lane queue has room) moves pointers, not the record's enables.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -46,7 +47,7 @@ from ..lib.config import SQ, check_int
 from ..lib.divider import Divider, round_up
 from ..lib.fixed import fixed_shape, requantize
 from ..lib.isqrt import SquareRoot
-from ..lib.stream import SkidBuffer, StreamFIFO
+from ..lib.stream import PointerBuffer, StreamFIFO
 from .config import GBUConfig
 
 
@@ -57,7 +58,7 @@ _INDEX_BITS = 4
 #: Operand bits per partial product: 17 unsigned bits fit an 18-bit signed DSP port.
 _CHUNK = 17
 #: Cycles from a write into the output queues to the output on empty queues: the
-#: :class:`~hw.lib.stream.StreamFIFO` (2) and the :class:`~hw.lib.stream.SkidBuffer` (1).
+#: :class:`~hw.lib.stream.StreamFIFO` (2) and the :class:`~hw.lib.stream.PointerBuffer` (1).
 _QUEUE_LATENCY = 3
 #: A delay of at least this many register bits and cycles goes through block RAM instead
 #: (:class:`_Schedule`); a DP16KD holds 18 bits of 512 cycles.
@@ -311,7 +312,7 @@ class RowSetup(ConfiguredComponent):
         in_flight = Signal(range(depth + 1))
         accept = self._accept
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
-        m.submodules.out_register = out_register = SkidBuffer(self.o.payload.shape())
+        m.submodules.out_register = out_register = PointerBuffer(self.o.payload.shape())
         wiring.connect(m, out_register.o, wiring.flipped(self.o))
         deliver = self.o.valid & self.o.ready
         m.d.sync += [in_flight.eq(in_flight + accept - deliver),

