@@ -10,6 +10,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..gemm.multiplier import DSP_WIDTH, registered_dsp_product
 from ..lib.component import ConfiguredComponent, check_config
 from ..lib.config import QFormat
 from ..lib.fixed import requantize
@@ -17,10 +18,6 @@ from .config import GBUConfig
 
 
 __all__ = ["ExpUnit", "delay", "rounded_shift", "registered_product", "PRODUCT_LATENCY"]
-
-#: Operand bits per DSP partial product: an unsigned 17-bit value fits the MULT18X18D's signed
-#: 18-bit inputs.
-_CHUNK = 17
 
 #: Cycles of :func:`registered_product`.
 PRODUCT_LATENCY = 2
@@ -36,19 +33,18 @@ def delay(m, value, cycles, name):
     return value
 
 
-def registered_product(m, a, b, name):
+def registered_product(m, platform, a, b, name):
     """``a * b`` of two unsigned values, :data:`PRODUCT_LATENCY` cycles later.
 
-    ``b`` is cut into 17-bit chunks whose products with ``a`` are registered separately (one
-    MULT18X18D each while ``a`` fits in 17 bits) and summed into a second register, so that no
-    path holds a DSP and a wide carry chain. ``a`` and ``b`` should come from registers.
+    ``a`` and ``b`` are cut into 18-bit chunks whose products are registered separately, on
+    ECP5 in the output register of a MULT18X18D each
+    (:func:`~hw.gemm.multiplier.registered_dsp_product`), and summed into a second register, so
+    that no path holds both a route into a DSP and one out of it, or a DSP and a wide carry
+    chain. ``a`` and ``b`` should come from registers.
     """
-    partials = []
-    for n, low in enumerate(range(0, len(b), _CHUNK)):
-        chunk = b[low:low + _CHUNK]
-        p = Signal(len(a) + len(chunk), name=f"{name}_p{n}", reset_less=True)
-        m.d.sync += p.eq(a * chunk)
-        partials.append(p.shift_left(low))
+    partials = [registered_dsp_product(m, platform, a[i:i + DSP_WIDTH], b[j:j + DSP_WIDTH],
+                                       f"{name}_p{i}_{j}").shift_left(i + j)
+                for i in range(0, len(a), DSP_WIDTH) for j in range(0, len(b), DSP_WIDTH)]
     product = Signal(len(a) + len(b), name=name, reset_less=True)
     m.d.sync += product.eq(sum(partials))
     return product
@@ -154,7 +150,7 @@ class ExpUnit(ConfiguredComponent):
             base_reg = delay(m, base, 1, "base")
             step_reg = delay(m, step, 1, "step")
             frac_reg = delay(m, frac, 1, "frac_r")
-            drop = registered_product(m, step_reg, frac_reg, "drop")
+            drop = registered_product(m, platform, step_reg, frac_reg, "drop")
             correction = Signal(signed(len(drop) - s + 2), reset_less=True)
             m.d.sync += correction.eq(rounded_shift(-drop, s, cfg.rounding))
             base_reg = delay(m, base_reg, 3, "base")
@@ -169,7 +165,7 @@ class ExpUnit(ConfiguredComponent):
 
         # o e, then its rounding, then the clamp and threshold against the rounded value
         # (min(alpha_max, r) >= alpha_min exactly when r >= alpha_min).
-        oe = registered_product(m, o, e, "oe")
+        oe = registered_product(m, platform, o, e, "oe")
         rounded = Signal(len(oe) - cfg.alpha_format.f_bits + 1, reset_less=True)
         m.d.sync += rounded.eq(rounded_shift(oe, cfg.alpha_format.f_bits, cfg.rounding))
         m.d.sync += [

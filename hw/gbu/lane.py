@@ -384,7 +384,7 @@ class RowShader(ConfiguredComponent):
             keep.eq(one_a - exp.alpha),
         ]
         take1 = delay(m, exp.take, 1, "take")
-        remain = registered_product(m, keep, t_cur, "remain")          # T (1 - alpha)
+        remain = registered_product(m, platform, keep, t_cur, "remain")  # T (1 - alpha)
         t_late = delay(m, t_cur, PRODUCT_LATENCY, "t_cur")
         test_t = Signal(len(t_cur) + 1, reset_less=True)
         weight = Signal(len(t_cur) + 1, reset_less=True)
@@ -419,7 +419,7 @@ class RowShader(ConfiguredComponent):
         shift = cfg.color_format.f_bits + cfg.t_format.f_bits - cfg.color_acc_format.f_bits
         adds = []
         for ch in range(3):
-            product = registered_product(m, color4[ch], weight, f"cw{ch}")
+            product = registered_product(m, platform, color4[ch], weight, f"cw{ch}")
             add = Signal(len(product) + max(0, -shift) + 1, name=f"add{ch}", reset_less=True)
             m.d.sync += add.eq(rounded_shift(product, shift, cfg.rounding))
             adds.append(add)

@@ -1,16 +1,17 @@
 # amaranth: UnusedElaboratable=no
 """Multiplier: exact products (exhaustive for LUT weights), latency 2, clock enables, the
-MULT18X18D instance on ECP5 and no multiplier cell in LUT logic."""
+MULT18X18D instance on ECP5 and no multiplier cell in LUT logic; registered_dsp_product: exact
+products a cycle later, its MULT18X18D with only the output register on ECP5."""
 
 import random
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Fragment, Instance
+from amaranth.hdl import Fragment, Instance, Module, Signal
 from amaranth.sim import Simulator
 
 from boards import get_board
-from hw.gemm.multiplier import Multiplier
+from hw.gemm.multiplier import Multiplier, registered_dsp_product
 
 
 def products(mul, pairs, enables=()):
@@ -112,3 +113,46 @@ def test_lut_has_no_multiply_cell():
 def test_parameter_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Multiplier(**kwargs)
+
+
+def test_registered_dsp_product_is_exact_a_cycle_later():
+    m = Module()
+    a, b = Signal(18), Signal(11)
+    product = registered_dsp_product(m, None, a, b, "ab")
+    rng = random.Random(5)
+    pairs = [(rng.getrandbits(18), rng.getrandbits(11)) for _ in range(300)]
+    pairs += [((1 << 18) - 1, (1 << 11) - 1), (0, 0)]
+    seen = []
+
+    async def bench(ctx):
+        for x, y in pairs:
+            ctx.set(a, x)
+            ctx.set(b, y)
+            await ctx.tick()
+            seen.append(ctx.get(product))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(product) == 29
+    assert seen == [x * y for x, y in pairs]
+
+
+def test_registered_dsp_product_on_ecp5_registers_the_output_only():
+    m = Module()
+    registered_dsp_product(m, get_board("ulx3s-85f").platform(), Signal(17), Signal(18), "ab")
+    fragment = Fragment.get(m, None)
+    instances = [sub for sub, _name, _src in fragment.subfragments if isinstance(sub, Instance)]
+    assert [i.type for i in instances] == ["MULT18X18D"]
+    params = instances[0].parameters
+    assert (params["REG_INPUTA_CLK"], params["REG_INPUTB_CLK"], params["REG_OUTPUT_CLK"]) == \
+        ("NONE", "NONE", "CLK0")
+    ports = instances[0].ports
+    assert ports["SIGNEDA"][0].value == 0 and ports["SIGNEDB"][0].value == 0
+
+
+def test_registered_dsp_product_rejects_wide_operands():
+    with pytest.raises(ValueError, match=r"registered_dsp_product: operands of at most 18 bits, "
+                                         r"not 19 and 4"):
+        registered_dsp_product(Module(), None, Signal(19), Signal(4), "ab")
