@@ -48,21 +48,41 @@ def _first_error(log_text):
     return lines[-1] if lines else "no output"
 
 
-#: Per-block utilization: a second synthesis of the same RTLIL in which the board top's children
-#: (the design's core among them) and the core's children keep their boundaries; everything
-#: below a block is flattened into it, so each block is optimized as a whole. synth_ecp5's LUT
-#: mapper, abc9, fails an internal assertion on a design whose hierarchy is kept (Yosys 0.70),
-#: so LUTs are mapped by abc as synth_ecp5 did before abc9.
-_BLOCKS_SCRIPT = """\
-read_rtlil top.il
-setattr -mod -set keep_hierarchy 1 {modules}
+#: synth_ecp5 with LUTs mapped by abc, as it did before abc9: synth_ecp5's LUT mapper, abc9,
+#: fails an internal assertion (Yosys 0.70, ``ABC_OPS_REINTEGRATE``: ``GetSize(conn.first) ==
+#: GetSize(conn.second)``) on a design whose hierarchy is kept, and on some flat designs (the
+#: default SoC, with its GBU, at main e3180e3; an 8-lane GBU at 75b8d14 with another lane).
+_ABC_SYNTH = """\
 synth_ecp5 -top top -run :map_luts
 techmap -map +/lattice/latches_map.v
 abc -lut 4
 clean
 synth_ecp5 -top top -run map_cells:check
-tee -q -o blocks.stat.json stat -json
 """
+
+#: Per-block utilization: a second synthesis of the same RTLIL in which the board top's children
+#: (the design's core among them) and the core's children keep their boundaries; everything
+#: below a block is flattened into it, so each block is optimized as a whole.
+_BLOCKS_SCRIPT = "read_rtlil top.il\nsetattr -mod -set keep_hierarchy 1 {modules}\n" + \
+    _ABC_SYNTH + "tee -q -o blocks.stat.json stat -json\n"
+
+_SYNTH_ECP5 = re.compile(r"^\s*synth_ecp5\s+-top top\s*$", re.MULTILINE)
+
+
+def _fall_back_to_abc(out_dir):
+    """After a failed synthesis: if abc9 failed its reintegration assertion, rewrite
+    ``top.ys`` to map LUTs with abc instead and return True."""
+    report = out_dir / "top.rpt"
+    text = report.read_text(errors="replace") if report.exists() else ""
+    if "ABC_OPS_REINTEGRATE" not in text or "GetSize(conn.first) == GetSize(conn.second)" \
+            not in text:
+        return False
+    script = out_dir / "top.ys"
+    flow, count = _SYNTH_ECP5.subn(_ABC_SYNTH.rstrip("\n"), script.read_text())
+    if count != 1:
+        return False
+    script.write_text(flow)
+    return True
 
 #: Levels below ``top`` whose modules keep their boundary: ``top.<core>.<block>``.
 _BLOCK_DEPTH = 2
@@ -261,6 +281,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
 
     commands = json.loads((out_dir / "build_top.json").read_text())["commands"]
     step_times = {}
+    lut_mapper = "abc9"
     with tqdm(total=len(commands) + blocks, desc=f"{design.name} on {board.name}", unit="step",
               disable=not progress, leave=False) as bar:
         if _yowasp_cache_is_cold(tools):
@@ -276,6 +297,15 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
                 log_path = out_dir / f"{step}.log"
                 running = _Step(argv, out_dir, log_path)
                 _wait(step, running, bar, background)
+                if running.proc.returncode != 0 and step == "synth" and \
+                        _fall_back_to_abc(out_dir):
+                    bar.write("Yosys abc9 failed its reintegration assertion on this design: "
+                              "synthesizing again with LUTs mapped by abc")
+                    lut_mapper = "abc (abc9 failed)"
+                    seconds = running.seconds
+                    running = _Step(argv, out_dir, log_path)
+                    _wait(step, running, bar, background)
+                    running.seconds += seconds
                 step_times[step] = running.seconds
                 if running.proc.returncode != 0:
                     raise BuildError(_step_failure(step, board, log_path))
@@ -324,6 +354,7 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         "tools": {name: {"path": t.path, "origin": t.origin, "version": t.version()}
                   for name, t in tools.items()},
         "seed": seed,
+        "lut_mapper": lut_mapper,
         "wall_time_s": {"total": round(time.monotonic() - started, 2),
                         **{k: round(v, 2) for k, v in step_times.items()}},
         "artifacts": {"bitstream": "top.bit", "nextpnr_report": "top.nextpnr.json",
