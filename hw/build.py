@@ -15,6 +15,7 @@ from pathlib import Path
 
 from boards import BOARDS, DEFAULT_BOARD, board_names, get_board
 from boards.toolchain import ToolchainError
+from hw.flow import LUT_MAPPERS, BuildError, build_bitstream
 from hw.registry import default_design_name, designs, get_design
 
 
@@ -69,6 +70,9 @@ def _arg_parser():
     parser.add_argument("--no-blocks", action="store_true",
                         help="skip the per-block utilization (a second Yosys synthesis, run "
                              "alongside place and route)")
+    parser.add_argument("--lut-mapper", choices=LUT_MAPPERS, default="abc9",
+                        help="Yosys LUT mapper (default: abc9, timing-driven; a build whose "
+                             "abc9 fails its reintegration assertion falls back to abc)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -92,13 +96,12 @@ def main(argv=None):
         board = get_board(args.board)
         if args.freq is not None and args.freq <= 0:
             raise ValueError(f"--freq {args.freq:g} is not valid: expected a frequency in MHz > 0")
-        from hw.flow import BuildError, build_bitstream
         from hw.report import summarize
         out_dir = args.out or Path("build") / f"{board.name}-{design.name}"
         try:
             report = build_bitstream(design, config, board, out_dir=out_dir, freq_mhz=args.freq,
                                      seed=args.seed, progress=not args.no_progress,
-                                     blocks=not args.no_blocks)
+                                     blocks=not args.no_blocks, lut_mapper=args.lut_mapper)
         except BuildError as e:
             raise ValueError(str(e)) from None
     except (ValueError, ToolchainError) as e:

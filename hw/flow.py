@@ -52,12 +52,14 @@ def _first_error(log_text):
 #: fails an internal assertion (Yosys 0.70, ``ABC_OPS_REINTEGRATE``: ``GetSize(conn.first) ==
 #: GetSize(conn.second)``) on a design whose hierarchy is kept, and on some flat designs (the
 #: default SoC, with its GBU, at main e3180e3; an 8-lane GBU at 75b8d14 with another lane).
+#: The second part runs to synth_ecp5's end: its ``check`` step turns whitebox cell models (the
+#: LUT RAM's DPR16X4C) into blackboxes, without which ``write_json`` fails.
 _ABC_SYNTH = """\
 synth_ecp5 -top top -run :map_luts
 techmap -map +/lattice/latches_map.v
 abc -lut 4
 clean
-synth_ecp5 -top top -run map_cells:check
+synth_ecp5 -top top -run map_cells:
 """
 
 #: Per-block utilization: a second synthesis of the same RTLIL in which the board top's children
@@ -69,20 +71,27 @@ _BLOCKS_SCRIPT = "read_rtlil top.il\nsetattr -mod -set keep_hierarchy 1 {modules
 _SYNTH_ECP5 = re.compile(r"^\s*synth_ecp5\s+-top top\s*$", re.MULTILINE)
 
 
-def _fall_back_to_abc(out_dir):
-    """After a failed synthesis: if abc9 failed its reintegration assertion, rewrite
-    ``top.ys`` to map LUTs with abc instead and return True."""
+#: The LUT mappers :func:`build_bitstream` takes.
+LUT_MAPPERS = ("abc9", "abc")
+
+
+def _abc9_failed(out_dir):
+    """After a failed synthesis: whether abc9 failed its reintegration assertion."""
     report = out_dir / "top.rpt"
     text = report.read_text(errors="replace") if report.exists() else ""
-    if "ABC_OPS_REINTEGRATE" not in text or "GetSize(conn.first) == GetSize(conn.second)" \
-            not in text:
-        return False
+    return "ABC_OPS_REINTEGRATE" in text and \
+        "GetSize(conn.first) == GetSize(conn.second)" in text
+
+
+def _map_luts_with_abc(out_dir):
+    """Rewrite ``top.ys`` (Amaranth's script) to map LUTs with abc."""
     script = out_dir / "top.ys"
     flow, count = _SYNTH_ECP5.subn(_ABC_SYNTH.rstrip("\n"), script.read_text())
     if count != 1:
-        return False
+        raise BuildError(f"{script}: expected one 'synth_ecp5 -top top' line to replace, "
+                         f"found {count}")
     script.write_text(flow)
-    return True
+
 
 #: Levels below ``top`` whose modules keep their boundary: ``top.<core>.<block>``.
 _BLOCK_DEPTH = 2
@@ -218,7 +227,7 @@ def _wait(step, running, bar, background=()):
 
 
 def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, progress=True,
-                    blocks=True):
+                    blocks=True, lut_mapper="abc9"):
     """Build ``design`` with ``config`` for ``board`` into ``out_dir``; return the report dict.
 
     Parameters
@@ -232,12 +241,18 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
         Also synthesize the design with its blocks' boundaries kept, alongside the flow, for the
         report's ``blocks`` (see :func:`block_utilization`). A failure there is reported in
         ``blocks`` and does not fail the build.
+    lut_mapper : str
+        ``"abc9"`` (synth_ecp5's default, timing-driven) or ``"abc"``. When abc9 fails its
+        reintegration assertion, synthesis runs again with abc; the report's ``lut_mapper``
+        says which mapper ran.
 
     Raises
     ------
     BuildError
         When a step fails, with the reason (e.g. the cells that do not fit) and the log's path.
     """
+    if lut_mapper not in LUT_MAPPERS:
+        raise BuildError(f"lut_mapper={lut_mapper!r}: expected one of {', '.join(LUT_MAPPERS)}")
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -279,9 +294,10 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
     for name, content in outputs.items():
         (out_dir / name).write_text(json.dumps(content, indent=2) + "\n")
 
+    if lut_mapper == "abc":
+        _map_luts_with_abc(out_dir)
     commands = json.loads((out_dir / "build_top.json").read_text())["commands"]
     step_times = {}
-    lut_mapper = "abc9"
     with tqdm(total=len(commands) + blocks, desc=f"{design.name} on {board.name}", unit="step",
               disable=not progress, leave=False) as bar:
         if _yowasp_cache_is_cold(tools):
@@ -298,7 +314,8 @@ def build_bitstream(design, config, board, *, out_dir, freq_mhz=None, seed=1, pr
                 running = _Step(argv, out_dir, log_path)
                 _wait(step, running, bar, background)
                 if running.proc.returncode != 0 and step == "synth" and \
-                        _fall_back_to_abc(out_dir):
+                        lut_mapper == "abc9" and _abc9_failed(out_dir):
+                    _map_luts_with_abc(out_dir)
                     bar.write("Yosys abc9 failed its reintegration assertion on this design: "
                               "synthesizing again with LUTs mapped by abc")
                     lut_mapper = "abc (abc9 failed)"
