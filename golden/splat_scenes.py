@@ -4,7 +4,10 @@ Synthetic scenes place Gaussians by pixel position and depth, so each family of 
 where it is meant to: off-screen and behind-the-camera Gaussians, needle and flat (near-singular)
 covariances, opacities at the 1/255 and 0.99 thresholds centred on a pixel, dense stacks that end
 pixels early (including an exact 0.9 stack, whose T reaches 1e-4 after four Gaussians), and exact
-duplicates whose depth tie only the index order resolves.
+duplicates whose depth tie only the index order resolves. On request (no Gaussians by default), a
+stack of dots a few pixels wide, whose fourth stops its centre pixel and whose fifth is faint
+enough to blend into it were it not stopped: a row shader meets the same pixel every few cycles,
+through its first blend and its stop.
 
 The garden scene is the real point cloud of ``test_garden.npz`` (Mip-NeRF 360 "garden" via
 gsplat, Apache-2.0) with chosen, not trained, Gaussian parameters: isotropic scale = mean distance
@@ -40,7 +43,7 @@ THRESHOLD_OPACITIES = (1 / 255, np.nextafter(1 / 255, 0), np.nextafter(1 / 255, 
 
 #: Edge-case families of :func:`synthetic_scene` and their default counts.
 EDGE_CASES = {"random": 48, "offscreen": 8, "behind": 4, "needle": 6, "threshold": 7,
-              "stack": 12, "stack09": 6, "duplicate": 4}
+              "stack": 12, "stack09": 6, "duplicate": 4, "dots": 0}
 
 
 def _family(rng, kind, count, width, height):
@@ -66,6 +69,12 @@ def _family(rng, kind, count, width, height):
         v = rng.integers(0, height, count).astype(float)
         opacity = np.resize(THRESHOLD_OPACITIES, count)
         sigma = np.full((count, 3), 0.4)
+    elif kind == "dots":
+        u = np.full(count, float(rng.integers(2, width - 2)))
+        v = np.full(count, float(rng.integers(2, height - 2)))
+        sigma = np.full((count, 3), 0.3)
+        depth = 2.0 + np.arange(count) * 0.25
+        opacity = np.resize([0.9, 0.9, 0.9, 0.99, 0.05], count)
     elif kind in ("stack", "stack09", "duplicate"):
         centre = rng.uniform(0.3, 0.7, 2) * (width, height)
         u = np.full(count, centre[0]) + (kind == "stack") * rng.normal(0, 1.5, count)

@@ -25,8 +25,8 @@ slots interleave with them in the queue); the issue stage compares the pixel it 
 issue with the last ``HAZARD_SPACING - 1`` issued ones and waits while one matches, instead of
 forwarding through the multiplier, which is the loop itself. The block RAM read is launched two
 cycles before ``T0`` and misses the writes of the three cycles before it; those few are
-forwarded from registers (a short compare and mux on the RAM's output register), so the RAM
-adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacing covers.
+forwarded from registers (compared with the address a cycle ahead, so ``T0`` only multiplexes
+registers), so the RAM adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacing covers.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -202,23 +202,29 @@ class RowShader(ConfiguredComponent):
         return _RD_LATENCY
 
     @staticmethod
-    def _forward(m, mem, addr0, layout):
-        """The word at ``addr0`` with every write up to the previous cycle: ``mem``'s read,
-        launched ``mem.latency`` cycles ago, misses the writes of the last :data:`_FORWARD`
-        cycles (:class:`~hw.lib.block_ram.RegisteredRAM` stores a write one cycle late), so
-        those are kept here and override it, the most recent first."""
-        entries = []
+    def _forward(m, mem, addr_next, layout):
+        """The word at ``addr0``, the address ``addr_next`` holds in the cycle before, with every
+        write up to the previous cycle: ``mem``'s read, launched ``mem.latency`` cycles before
+        ``addr0``, misses the writes of the last :data:`_FORWARD` cycles
+        (:class:`~hw.lib.block_ram.RegisteredRAM` stores a write one cycle late), so those are
+        kept here and override it, the most recent first. Each write is compared with
+        ``addr_next`` a cycle ahead, which leaves a multiplexer on registers in ``addr0``'s
+        cycle."""
+        overrides = []
         en, at, word = mem.w_en, mem.w_addr, mem.w_data
         for n in range(_FORWARD):
-            en_n = Signal(name=f"fwd_en{n}")
-            at_n = Signal.like(at, name=f"fwd_addr{n}", reset_less=True)
-            word_n = Signal.like(word, name=f"fwd_word{n}", reset_less=True)
-            m.d.sync += [en_n.eq(en), at_n.eq(at), word_n.eq(word)]
-            entries.append((en_n, at_n, word_n))
-            en, at, word = en_n, at_n, word_n
+            hit = Signal(name=f"fwd_hit{n}")
+            kept = Signal.like(word, name=f"fwd_word{n}", reset_less=True)
+            m.d.sync += [hit.eq(en & (at == addr_next)), kept.eq(word)]
+            overrides.append((hit, kept))
+            if n + 1 < _FORWARD:
+                en_n = Signal(name=f"fwd_en{n}")
+                at_n = Signal.like(at, name=f"fwd_addr{n}", reset_less=True)
+                m.d.sync += [en_n.eq(en), at_n.eq(at)]
+                en, at, word = en_n, at_n, kept
         value = mem.r_data
-        for en, at, word in reversed(entries):
-            value = Mux(en & (at == addr0), word, value)
+        for hit, kept in reversed(overrides):
+            value = Mux(hit, kept, value)
         result = Signal(layout)
         m.d.comb += result.eq(value)
         return result
@@ -345,7 +351,8 @@ class RowShader(ConfiguredComponent):
                      self.issuing.eq(issue & ~cur.marker)]
         to_t0 = front + exp.latency
         valid0 = valid_delay(m, issue & ~cur.marker, to_t0, "issue")
-        addr0 = delay(m, addr, to_t0, "addr")
+        addr_next = delay(m, addr, to_t0 - 1, "addr")
+        addr0 = delay(m, addr_next, 1, "addr")
         index0 = delay(m, cur.index, to_t0, "index")
         color0 = delay(m, cur.color, to_t0, "color")
 
@@ -368,7 +375,12 @@ class RowShader(ConfiguredComponent):
         ahead = t_mem.latency
         m.d.comb += [t_mem.r_en.eq(1), t_mem.r_addr.eq(delay(m, addr, to_t0 - ahead, "addr"))]
         t_wr = Signal(t_layout)
-        t_rd = self._forward(m, t_mem, addr0, t_layout)
+        t_rd = self._forward(m, t_mem, addr_next, t_layout)
+        # The pixel's fresh and done bits, selected a cycle ahead like the forwarding compares
+        # (in a 1-lane GBU at 91 MHz the 64:1 selects and the compares after ``addr0`` were the
+        # critical path) and set below.
+        fresh0 = Signal(reset_less=True)
+        live0 = Signal(reset_less=True)
         valid1 = valid_delay(m, valid0, 1, "t1")
         addr1 = delay(m, addr0, 1, "addr")
         t_cur = Signal(fixed_shape(cfg.t_format), reset_less=True)
@@ -377,10 +389,10 @@ class RowShader(ConfiguredComponent):
         live1 = Signal(reset_less=True)
         keep = Signal(cfg.alpha_format.width, reset_less=True)
         m.d.sync += [
-            t_cur.eq(Mux(fresh.bit_select(addr0, 1), one_t, t_rd.t)),
-            nb_cur.eq(Mux(fresh.bit_select(addr0, 1), 0, t_rd.n_blended)),
-            fresh1.eq(fresh.bit_select(addr0, 1)),
-            live1.eq(~done.bit_select(addr0, 1)),
+            t_cur.eq(Mux(fresh0, one_t, t_rd.t)),
+            nb_cur.eq(Mux(fresh0, 0, t_rd.n_blended)),
+            fresh1.eq(fresh0),
+            live1.eq(live0),
             keep.eq(one_a - exp.alpha),
         ]
         take1 = delay(m, exp.take, 1, "take")
@@ -444,6 +456,11 @@ class RowShader(ConfiguredComponent):
             m.d.sync += done.bit_select(addr4, 1).eq(1)
         with m.If(blend):
             m.d.sync += fresh.bit_select(addr4, 1).eq(0)
+        # The bits at ``addr0`` a cycle ahead, with this cycle's write to them (HAZARD_SPACING
+        # lets it hit the pixel reaching T0 next). A start never touches a bank in flight.
+        lands = addr4 == addr_next
+        m.d.sync += [fresh0.eq(fresh.bit_select(addr_next, 1) & ~(blend & lands)),
+                     live0.eq(~done.bit_select(addr_next, 1) & ~(valid4 & stop & lands))]
         with m.If(self.start):
             init = []
             for slot in range(1 << sb):
