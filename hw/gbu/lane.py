@@ -26,7 +26,8 @@ issue with the last ``HAZARD_SPACING - 1`` issued ones and waits while one match
 forwarding through the multiplier, which is the loop itself. The block RAM read is launched two
 cycles before ``T0`` and misses the writes of the three cycles before it; those few are
 forwarded from registers (compared with the address a cycle ahead, so ``T0`` only multiplexes
-registers), so the RAM adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the spacing covers.
+registers), so the RAM adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the
+spacing covers.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
