@@ -33,7 +33,7 @@ from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
 from ..lib.stream import PointerBuffer, StreamFIFO
 from .config import GBUConfig
-from .exp_unit import delay, rounded_shift
+from .exp_unit import delay, rounded_shift, saturated
 from .lane import RowShader, lane_record_layout, lane_rows, row_done_copy, slot_bits
 
 
@@ -239,10 +239,9 @@ class GaussianBlendingUnit(ConfiguredComponent):
         m.d.sync += [valid_product.eq(valid1), valid2.eq(valid_product)]
         result = Signal(pixel_layout(cfg), reset_less=True)
         valid3 = Signal()
-        cmax = cfg.color_acc_format.max_int
         for ch in range(3):
-            total = state2.color[ch] + bg_terms[ch]
-            m.d.sync += result.color[ch].eq(Mux(total > cmax, cmax, total))
+            m.d.sync += result.color[ch].eq(saturated(state2.color[ch] + bg_terms[ch],
+                                                      cfg.color_acc_format))
         m.d.sync += [result.t.eq(state2.t), result.n_contrib.eq(state2.n_contrib),
                      result.n_blended.eq(state2.n_blended), valid3.eq(valid2)]
         m.d.comb += [out_q.i.valid.eq(valid3), out_q.i.payload.eq(result)]

@@ -26,7 +26,7 @@ issue with the last ``HAZARD_SPACING - 1`` issued ones and waits while one match
 forwarding through the multiplier, which is the loop itself. The block RAM read is launched two
 cycles before ``T0`` and misses the writes of the three cycles before it; those few are
 forwarded from registers (compared with the address a cycle ahead, so ``T0`` only multiplexes
-registers), so the RAM adds no spacing. ``C`` is read in ``T5`` and written in ``T7``, which the
+registers), so the RAM adds no spacing. ``C`` is read in ``T4`` and written in ``T7``, which the
 spacing covers.
 """
 
@@ -39,7 +39,8 @@ from ..lib.component import ConfiguredComponent, check_config
 from ..lib.fixed import fixed_shape
 from ..lib.stream import PointerBuffer
 from .config import GBUConfig
-from .exp_unit import ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift
+from .exp_unit import (ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift,
+                       saturated)
 from .naive_power import NaivePower
 
 
@@ -425,9 +426,11 @@ class RowShader(ConfiguredComponent):
         for mem in (t_mem, t_out):
             m.d.comb += [mem.w_addr.eq(addr4), mem.w_en.eq(blend), mem.w_data.eq(t_wr)]
 
-        # T4-T6: color w; T7: C += round(color w), saturated, read at T5 and written at T7.
-        # A pixel's evaluations are HAZARD_SPACING apart, so the read comes after the previous
-        # write has landed and C needs no forwarding.
+        # T4-T6: color w; T7: C += round(color w), saturated, read at T4 and written at T7.
+        # The read is registered at T6 (``c_cur``, zero for a fresh pixel) before the adder, so
+        # the route out of the block RAM and the adder are in different cycles. A pixel's
+        # evaluations are HAZARD_SPACING apart, so the read comes after the previous write has
+        # landed and C needs no forwarding.
         color4 = delay(m, color0, 1 + stages, "color4")
         shift = cfg.color_format.f_bits + cfg.t_format.f_bits - cfg.color_acc_format.f_bits
         adds = []
@@ -439,16 +442,16 @@ class RowShader(ConfiguredComponent):
         stages_c = PRODUCT_LATENCY + 1
         blend7 = valid_delay(m, blend, stages_c, "blend7")
         m.d.comb += [c_mem.r_en.eq(1),
-                     c_mem.r_addr.eq(delay(m, addr4, stages_c - c_mem.latency, "addr5"))]
+                     c_mem.r_addr.eq(delay(m, addr4, stages_c - 1 - c_mem.latency, "addr_c"))]
         addr7 = delay(m, addr4, stages_c, "addr7")
-        fresh7 = delay(m, fresh4, stages_c, "fresh7")
+        fresh6 = delay(m, fresh4, stages_c - 1, "fresh6")
         c_rd = Signal(c_layout)
+        c_cur = Signal(c_layout, reset_less=True)
         c_wr = Signal(c_layout)
         m.d.comb += c_rd.eq(c_mem.r_data)
-        cmax = cfg.color_acc_format.max_int
+        m.d.sync += c_cur.eq(Mux(fresh6, 0, c_rd))
         for ch in range(3):
-            total = Mux(fresh7, 0, c_rd[ch]) + adds[ch]
-            m.d.comb += c_wr[ch].eq(Mux(total > cmax, cmax, total))
+            m.d.comb += c_wr[ch].eq(saturated(c_cur[ch] + adds[ch], cfg.color_acc_format))
         for mem in (c_mem, c_out):
             m.d.comb += [mem.w_addr.eq(addr7), mem.w_en.eq(blend7), mem.w_data.eq(c_wr)]
 
