@@ -40,7 +40,7 @@ from ..lib.fixed import fixed_shape
 from ..lib.stream import PointerBuffer
 from .config import GBUConfig
 from .exp_unit import (ExpUnit, PRODUCT_LATENCY, delay, registered_product, rounded_shift,
-                       saturated)
+                       rounding_threshold, saturated)
 from .naive_power import NaivePower
 
 
@@ -401,10 +401,12 @@ class RowShader(ConfiguredComponent):
         remain = registered_product(m, platform, keep, t_cur, "remain")  # T (1 - alpha)
         t_late = delay(m, t_cur, PRODUCT_LATENCY, "t_cur")
         test_t = Signal(len(t_cur) + 1, reset_less=True)
+        below_t_min = Signal(reset_less=True)       # test_t < t_min, from the unrounded product
         weight = Signal(len(t_cur) + 1, reset_less=True)
         fa = cfg.alpha_format.f_bits
         m.d.sync += [
             test_t.eq(rounded_shift(remain, fa, cfg.rounding)),
+            below_t_min.eq(remain < rounding_threshold(cfg.t_min_raw, fa, cfg.rounding)),
             # alpha T = T - T (1 - alpha) exactly: no second multiplier.
             weight.eq(rounded_shift((t_late << fa) - remain, fa, cfg.rounding)),
         ]
@@ -415,7 +417,7 @@ class RowShader(ConfiguredComponent):
         nb4 = delay(m, nb_cur, stages, "nb")
         fresh4 = delay(m, fresh1, stages, "fresh4")
         index4 = delay(m, index0, 1 + stages, "index4")
-        stop = take4 & (test_t < cfg.t_min_raw)
+        stop = take4 & below_t_min
         blend = Signal()
         m.d.comb += [
             blend.eq(valid4 & take4 & ~stop),

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """ExpUnit in amaranth.sim against golden.gbu_model.exp_unit and the lane's alpha formula: every
 output of a random power/opacity sequence, with bubbles, over configs that change the table,
-interpolation, formats and rounding."""
+interpolation, formats and rounding; rounding_threshold against golden.gbu_model.round_div."""
 
 import random
 
@@ -11,8 +11,8 @@ from amaranth.sim import Simulator
 
 from golden.gbu_model import exp_unit, round_div
 from hw.gbu.config import GBUConfig
-from hw.gbu.exp_unit import ExpUnit
-from hw.lib.config import SQ, UQ
+from hw.gbu.exp_unit import ExpUnit, rounding_threshold
+from hw.lib.config import ROUNDING_MODES, SQ, UQ
 
 
 CONFIGS = [
@@ -83,3 +83,14 @@ def test_exp_unit_matches_model(cfg):
         assert take == wt, f"pair {n}: power {powers[n]}, o {opacities[n]}: take {take}"
         if wt:
             assert alpha == wa, f"pair {n}: power {powers[n]}, o {opacities[n]}: alpha {alpha}"
+
+
+@pytest.mark.parametrize("rounding", ROUNDING_MODES)
+@pytest.mark.parametrize("shift", [-2, 0, 1, 2, 5])
+def test_rounding_threshold_is_the_least_value_rounding_to_the_bound(rounding, shift):
+    def rounded(x):
+        return x << -shift if shift <= 0 else round_div(x, 1 << shift, rounding)
+    for bound in range(-1, 24):
+        least = next(x for x in range(((max(bound, 0) + 1) << max(shift, 0)) + 1)
+                     if rounded(x) >= bound)
+        assert rounding_threshold(bound, shift, rounding) == least, bound
