@@ -53,8 +53,8 @@ HAZARD_SPACING = 5
 #: Writes of ``T`` that a read from block RAM launched two cycles before ``T0`` misses: those
 #: of the three cycles before ``T0`` (a write lands one cycle after its request).
 _FORWARD = 3
-#: Cycles of a read-out (a :class:`~hw.lib.block_ram.RegisteredRAM` read).
-_RD_LATENCY = 2
+#: Cycles of a read-out: a :class:`~hw.lib.block_ram.RegisteredRAM` read, then a register.
+_RD_LATENCY = 3
 
 
 def slot_bits(config):
@@ -168,7 +168,7 @@ class RowShader(ConfiguredComponent):
     rd_bank : In(1), rd_slot : In(unsigned(slot_bits(config))), rd_x : In(unsigned(4))
     rd : Out(pixel_state_layout(config))
         The state of the pixel addressed :attr:`rd_latency` cycles before (block RAM read ports
-        of their own).
+        of their own), from a register.
     """
 
     def __init__(self, *, config, lane):
@@ -499,19 +499,21 @@ class RowShader(ConfiguredComponent):
         marker_bank = delay(m, cur.bank, through, "marker_bank")
         m.d.comb += self.drained.eq(Mux(marker_out, Mux(marker_bank, 0b10, 0b01), 0))
 
-        # Read-out: the state with fresh pixels at their initial values.
+        # Read-out: the state with fresh pixels at their initial values, from a register: the
+        # core selects among the lanes, which are spread over the die, so the route there
+        # starts at a flip-flop and not after the block RAM's output and this multiplexer.
         rd_addr = Cat(self.rd_x, self.rd_slot, self.rd_bank)
         for mem in (t_out, c_out):
             m.d.comb += [mem.r_en.eq(1), mem.r_addr.eq(rd_addr)]
         rd_fresh = delay(m, fresh.bit_select(rd_addr, 1), t_out.latency, "rd_fresh")
         rd_t, rd_c = Signal(t_layout), Signal(c_layout)
-        m.d.comb += [
-            rd_t.eq(t_out.r_data),
-            rd_c.eq(c_out.r_data),
-            self.rd.t.eq(Mux(rd_fresh, one_t, rd_t.t)),
-            self.rd.n_blended.eq(Mux(rd_fresh, 0, rd_t.n_blended)),
-            self.rd.n_contrib.eq(Mux(rd_fresh, 0, rd_t.n_contrib)),
+        rd_state = Signal(pixel_state_layout(cfg), reset_less=True)
+        m.d.comb += [rd_t.eq(t_out.r_data), rd_c.eq(c_out.r_data), self.rd.eq(rd_state)]
+        m.d.sync += [
+            rd_state.t.eq(Mux(rd_fresh, one_t, rd_t.t)),
+            rd_state.n_blended.eq(Mux(rd_fresh, 0, rd_t.n_blended)),
+            rd_state.n_contrib.eq(Mux(rd_fresh, 0, rd_t.n_contrib)),
         ]
         for ch in range(3):
-            m.d.comb += self.rd.color[ch].eq(Mux(rd_fresh, 0, rd_c[ch]))
+            m.d.sync += rd_state.color[ch].eq(Mux(rd_fresh, 0, rd_c[ch]))
         return m
