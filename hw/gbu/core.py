@@ -194,9 +194,18 @@ class GaussianBlendingUnit(ConfiguredComponent):
             self._front(m, g, group, q)
 
         # A bank is complete once its marker has left every lane.
+        # ``complete`` is registered twice (per bank, then the read bank's), so the start of a
+        # read-out decides on a register: in an 8-lane GBU at 88.7 MHz the route from
+        # ``bank_out``, fanned out to the lanes' read addresses, through this AND to the
+        # read-out's enables was the critical path. Two cycles late is safe: a bank's bits only
+        # rise until its read-out starts, and while that runs (256 cycles) ``reading`` masks
+        # the stale value of the bits it cleared.
         bank_out = Signal()
         drained = [Signal(2, name=f"drained{n}") for n in range(cfg.lanes)]
-        complete = Cat(d.bit_select(bank_out, 1) for d in drained).all()
+        bank_complete = Signal(2)
+        complete = Signal()
+        m.d.sync += [bank_complete[b].eq(Cat(d[b] for d in drained).all()) for b in range(2)]
+        m.d.sync += complete.eq(bank_complete.bit_select(bank_out, 1))
 
         # Read-out: pixel ``p`` is (row p >> 4, x p & 15), in lane row % lanes, slot row // lanes.
         out_q = StreamFIFO(pixel_layout(cfg), depth=_OUT_DEPTH)
@@ -315,14 +324,22 @@ class GaussianBlendingUnit(ConfiguredComponent):
         want = loaded & first.any()
         sent = want & target_ready
         free = ~want | (target_ready & ~rest.any())
-        wanted = Signal(len(steps), name=f"wanted{group}")         # the pair's next value
-        with m.If(free):
-            m.d.comb += wanted.eq(Mux(incoming.marker, markers, inside & ~done(incoming.bank)))
-        with m.Else():
-            m.d.comb += wanted.eq(Mux(sent, rest, first | rest)
-                                  & ~Mux(head.marker, 0, done(head.bank)))
-        lowest = wanted & (~wanted + 1)
-        m.d.sync += [first.eq(lowest), rest.eq(wanted & ~lowest)]
+        # The pair's next value for each outcome of this cycle (a new Gaussian, the current one
+        # after an issue, or without one), each split into its lowest step and the rest before
+        # ``free`` and ``sent`` choose: in an 8-lane GBU at 91.4 MHz the loop from ``rest``
+        # through ``free`` and then the lowest-bit carry chain back into ``rest`` was the
+        # critical path.
+        still = ~Mux(head.marker, 0, done(head.bank))
+        candidates = [Mux(incoming.marker, markers, inside & ~done(incoming.bank)),
+                      rest & still, (first | rest) & still]
+        splits = []
+        for n, wanted in enumerate(candidates):
+            lowest = Signal(len(steps), name=f"lowest{group}_{n}")
+            m.d.comb += lowest.eq(wanted & (~wanted + 1))
+            splits.append((lowest, wanted & ~lowest))
+        (new_first, new_rest), (sent_first, sent_rest), (kept_first, kept_rest) = splits
+        m.d.sync += [first.eq(Mux(free, new_first, Mux(sent, sent_first, kept_first))),
+                     rest.eq(Mux(free, new_rest, Mux(sent, sent_rest, kept_rest)))]
         m.d.comb += next_up.o.ready.eq(free)
         with m.If(free):
             m.d.sync += [head.eq(incoming), loaded.eq(next_up.o.valid)]
