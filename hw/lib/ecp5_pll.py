@@ -3,7 +3,8 @@ frequency is requested."""
 
 import dataclasses
 
-from amaranth.hdl import ClockSignal, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import (ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module,
+                          ResetSignal, Signal)
 from amaranth.lib.cdc import ResetSynchronizer
 
 
@@ -73,6 +74,10 @@ class ECP5Clocking(Elaboratable):
     released synchronously after configuration (Amaranth's own default Lattice domain is
     reset-less, which cores that use ``ResetSignal()``, such as registered DSP blocks, cannot
     elaborate in).
+
+    The synchronized reset reaches the ``sync`` domain through a global buffer (DCCA): in fabric
+    routing the one flip-flop that drives every reset spread over an 8-lane GBU was the
+    critical path of a build at 90.2 MHz (10.1 ns of routing).
     """
 
     def __init__(self, clk_in, pll: PLLSettings | None = None):
@@ -81,9 +86,14 @@ class ECP5Clocking(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.reset_source = ClockDomain(local=True)
+        m.d.comb += ClockSignal("reset_source").eq(ClockSignal("sync"))
+        m.submodules.reset_buffer = Instance(
+            "DCCA", i_CLKI=ResetSignal("reset_source"), i_CE=Const(1),
+            o_CLKO=ResetSignal("sync"))
         if self.pll is None:
             m.d.comb += ClockSignal("sync").eq(self.clk_in)
-            m.submodules.reset_sync = ResetSynchronizer(Const(0), domain="sync")
+            m.submodules.reset_sync = ResetSynchronizer(Const(0), domain="reset_source")
             return m
         s = self.pll
         locked = Signal()
@@ -105,5 +115,5 @@ class ECP5Clocking(Elaboratable):
             i_PLLWAKESYNC=0, i_ENCLKOP=0,
             o_CLKOP=ClockSignal("sync"), o_LOCK=locked,
         )
-        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+        m.submodules.reset_sync = ResetSynchronizer(~locked, domain="reset_source")
         return m
