@@ -94,6 +94,8 @@ def test_real_bitstream_build(tmp_path):
     assert report["clock"]["source"] == "pll" and report["clock"]["target_mhz"] == 50
     assert report["utilization"]["TRELLIS_COMB"]["used"] > 0
     assert report["utilization"]["TRELLIS_FF"]["used"] > 0
+    # Two global buffers: the clock's and the reset's.
+    assert report["utilization"]["DCCA"]["used"] == 2
     (clock,) = report["fmax"].values()
     assert clock["achieved_mhz"] > 0 and clock["constraint_mhz"] == pytest.approx(50, rel=1e-3)
     assert report["peak_throughput"]["transfers/s"] == pytest.approx(
