@@ -8,7 +8,8 @@ Backends:
 ``model``
     The bit-exact GBU datapath model (:func:`golden.gbu_model.render_gbu`) for a
     :class:`~hw.gbu.config.GBUConfig`; its cycles are the lanes' shading cycles
-    (:meth:`~hw.gbu.config.GBUConfig.tile_cycles`), tiles one after another.
+    (:meth:`~hw.gbu.config.GBUConfig.tile_cycles`), tiles one after another; its skip, blend
+    and stop decisions are compared with fp64's (:mod:`golden.gbu_decisions`).
 ``rtl``
     The GBU core's emitted Verilog in cocotb (:mod:`sim.gbu_frame`): its pixels, and the clock
     cycles it took, measured (tile read-out, pipeline fill and drain included).
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from golden.gaussians import Camera
+from golden.gbu_decisions import decision_agreement
 from golden.gbu_model import render_gbu
 from golden.ply import load_ply
 from golden.splat_binning import bin_splats
@@ -187,9 +189,12 @@ def render_frame(scene, camera, *, backend, config=None, fmax_hz=None, progress=
         report["dtype"] = "float32"
         report["stats"] = dataclasses.asdict(out.stats)
     elif backend == "model":
-        result = render_gbu(config, splats, tiles, progress=progress)
+        result = render_gbu(config, splats, tiles, record_decisions=True, progress=progress)
         image = result.image
         report.update(_model_figures(config, result, fmax_hz))
+        agree, total = decision_agreement(result, splats, tiles)
+        report["decision_pairs"] = total
+        report["decisions_agree_vs_fp64"] = agree / total if total else 1.0
     else:
         image, cycles = _render_rtl(config, splats, tiles, progress)
         report.update(_clock_figures(config, cycles, fmax_hz))

@@ -6,43 +6,19 @@ decisions on >= 99.9% of (pixel, Gaussian) pairs; IRSS evaluates far fewer pixel
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
+from golden.gbu_decisions import decision_agreement, reference_decisions
 from golden.gbu_model import (BLENDED, SKIPPED, TERMINATED, _irss_power, exp_unit,
                               in_row_range, quantize_splats, render_gbu, round_div, row_setup)
 from golden.splat_binning import bin_splats
 from golden.splat_preprocess import preprocess
-from golden.splat_raster import ALPHA_MAX, ALPHA_MIN, T_MIN, power_of, rasterize
+from golden.splat_raster import rasterize
 from golden.splat_scenes import synthetic_scene
 from hw.gbu.config import GBUConfig
 
 from . import make_splats
-
-
-def reference_decisions(splats, tiles):
-    """fp64 per (list position, pixel) decisions of every tile, as golden.splat_raster."""
-    gx, gy = tiles.grid
-    out = []
-    py, px = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
-    for t in range(gx * gy):
-        x = (px.reshape(-1) + (t % gx) * 16).to(torch.float64)
-        y = (py.reshape(-1) + (t // gx) * 16).to(torch.float64)
-        inside = (x < splats.width) & (y < splats.height)
-        ids = tiles.ids[int(tiles.offsets[t]):int(tiles.offsets[t + 1])]
-        m = splats.means2d[ids]
-        power = power_of(splats.conics[ids][:, None].unbind(-1), m[:, None, 0] - x,
-                         m[:, None, 1] - y)
-        alpha = (splats.opacities[ids][:, None] * torch.from_numpy(np.exp(power.numpy()))
-                 ).clamp(max=ALPHA_MAX)
-        take = (power <= 0) & (alpha >= ALPHA_MIN)
-        factors = torch.where(take, 1 - alpha, 1).numpy()
-        prod = np.multiply.accumulate(np.concatenate([np.ones((1, 256)), factors]), axis=0)
-        alive = torch.from_numpy(prod[1:] >= T_MIN)
-        dec = torch.where(~alive, TERMINATED, torch.where(take, BLENDED, SKIPPED))
-        out.append((dec, inside))
-    return out
 
 
 def psnr(a, b):
@@ -67,12 +43,10 @@ def test_accuracy_vs_fp64(seed, width, height):
     cfg = GBUConfig(bg_r=round(0.25 * 2 ** 14), bg_g=round(0.5 * 2 ** 14), bg_b=1 << 14)
     res = render_gbu(cfg, splats, tiles, record_decisions=True)
     p = psnr(res.image, ref.image)
-    agree = total = 0
-    for r, (dec, inside) in zip(res.tiles, reference_decisions(splats, tiles)):
+    for r in res.tiles:
         # The model's decisions agree with its own counts.
         assert torch.equal((r.decisions == BLENDED).sum(0), r.n_blended)
-        agree += int((r.decisions.long() == dec)[:, inside].sum())
-        total += int(inside.sum()) * dec.shape[0]
+    agree, total = decision_agreement(res, splats, tiles)
     rate = agree / total
     print(f"\nscene {seed} {width}x{height}: PSNR {p:.1f} dB, decisions agree on "
           f"{100 * rate:.4f}% of {total} pairs, max|dT| "
@@ -81,6 +55,12 @@ def test_accuracy_vs_fp64(seed, width, height):
     assert rate >= 0.999
     # Reference decisions reproduce the reference counts.
     assert total == ref.stats.pairs
+
+
+def test_decision_agreement_needs_recorded_decisions():
+    splats, tiles = _scene(0, 32, 32)
+    with pytest.raises(ValueError, match="record_decisions=True"):
+        decision_agreement(render_gbu(GBUConfig(), splats, tiles), splats, tiles)
 
 
 @pytest.mark.parametrize("seed, width, height", SCENES[:2])

@@ -8,6 +8,7 @@ import pytest
 import torch
 from matplotlib import pyplot
 
+from golden.gbu_decisions import decision_agreement
 from golden.gbu_model import render_gbu
 from golden.ply import save_ply
 from golden.splat_binning import bin_splats
@@ -27,12 +28,17 @@ def test_model_frame_figures(tmp_path):
     assert image.shape[:2] == (40, 48)
     scene, camera = synthetic_scene(0, 48, 40)
     splats = preprocess(scene, camera)
-    result = render_gbu(GBUConfig(lanes=2), splats, bin_splats(splats))
+    tiles = bin_splats(splats)
+    result = render_gbu(GBUConfig(lanes=2), splats, tiles, record_decisions=True)
     assert report["cycles"] == result.cycles and report["evaluations"] == result.evaluations
     assert report["lane_utilization"] == pytest.approx(result.evaluations / (2 * result.cycles))
     assert 0 < report["lane_utilization"] <= 1 and 0 < report["interval_skip_rate"] < 1
     assert report["fps_at_fmax"] == pytest.approx(100e6 / result.cycles)
     assert report["psnr_db_vs_fp64"] > 50
+    agree, total = decision_agreement(result, splats, tiles)
+    assert report["decision_pairs"] == total > 0
+    assert report["decisions_agree_vs_fp64"] == pytest.approx(agree / total)
+    assert report["decisions_agree_vs_fp64"] >= 0.999
 
 
 def test_rtl_backend_renders_the_models_image():
