@@ -6,23 +6,18 @@ import numpy as np
 import torch
 
 from golden.gbu_model import BLENDED, SKIPPED, TERMINATED
-from golden.splat_raster import ALPHA_MAX, ALPHA_MIN, T_MIN, power_of
+from golden.splat_raster import ALPHA_MAX, ALPHA_MIN, T_MIN, power_of, tile_pixels
 
 
 __all__ = ["reference_decisions", "decision_agreement"]
-
-_TILE = 16
 
 
 def reference_decisions(splats, tiles):
     """Per tile, ``(decisions, inside)``: the fp64 decision of every (list position, pixel),
     an ``(n, 256)`` tensor, and which of the tile's 256 pixels are inside the image."""
-    gx, gy = tiles.grid
     out = []
-    py, px = torch.meshgrid(torch.arange(_TILE), torch.arange(_TILE), indexing="ij")
-    for t in range(gx * gy):
-        x = (px.reshape(-1) + (t % gx) * _TILE).to(torch.float64)
-        y = (py.reshape(-1) + (t // gx) * _TILE).to(torch.float64)
+    for t, (x, y) in enumerate(zip(*tile_pixels(tiles.grid))):
+        x, y = x.to(torch.float64), y.to(torch.float64)
         inside = (x < splats.width) & (y < splats.height)
         ids = tiles.ids[int(tiles.offsets[t]):int(tiles.offsets[t + 1])]
         m = splats.means2d[ids]
@@ -32,7 +27,7 @@ def reference_decisions(splats, tiles):
                  ).clamp(max=ALPHA_MAX)
         take = (power <= 0) & (alpha >= ALPHA_MIN)
         factors = torch.where(take, 1 - alpha, 1).numpy()
-        prod = np.multiply.accumulate(np.concatenate([np.ones((1, _TILE ** 2)), factors]), axis=0)
+        prod = np.multiply.accumulate(np.concatenate([np.ones((1, len(x))), factors]), axis=0)
         alive = torch.from_numpy(prod[1:] >= T_MIN)
         dec = torch.where(~alive, TERMINATED, torch.where(take, BLENDED, SKIPPED))
         out.append((dec, inside))

@@ -6,7 +6,8 @@
 
 Writes ``<out>/<scene>-<backend>.png`` and a JSON report beside it (PSNR against fp64, cycles,
 lane utilization, interval skip rate, for the model the share of (pixel, Gaussian) decisions equal
-to fp64's, frames per second at the given fmax and at 1 GHz), and prints the report. Errors are one line on stderr and exit status 2.
+to fp64's, frames per second at the given fmax and at 1 GHz), and prints the report. Errors are
+one line on stderr and exit status 2.
 """
 
 import argparse

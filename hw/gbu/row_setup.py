@@ -453,10 +453,10 @@ class RowSetup(ConfiguredComponent):
         # w2 = ceil(2 s 2**k / a), computed below 2**(2B) (see the module docstring).
         half_width_bits = max(x0_width - 1, fx + _INDEX_BITS) + 1
         k = fc + 2 * fx - fp
-        div_w, t_w2 = divide("div_w2", "s", 1 + max(k, 0), "a_div", 0, 2 * half_width_bits,
-                             t_s, False)
-        t_w2 = rounded_up("w2", div_w.quotient, div_w.remainder, t_w2)
-        sched.stage("w2_over", div_w.overflow, t_w2 - 1)
+        div_w, t_div = divide("div_w2", "s", 1 + max(k, 0), "a_div", 0, 2 * half_width_bits,
+                              t_s, False)
+        sched.stage("w2_over", div_w.overflow, t_div + 1)
+        t_w2 = rounded_up("w2", div_w.quotient, div_w.remainder, t_div)
 
         root = SquareRoot(width=len(sched.at("w2", t_w2)), stages_per_register=self._stages)
         m.submodules.sqrt = root

@@ -17,13 +17,9 @@ from golden.splat_preprocess import preprocess
 from golden.splat_raster import rasterize
 from golden.splat_scenes import synthetic_scene
 from hw.gbu.config import GBUConfig
+from sw.frame import psnr
 
 from . import make_splats
-
-
-def psnr(a, b):
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
 
 
 def _scene(seed, width, height):
